@@ -1,0 +1,256 @@
+"""Rational-quadratic splines (Durkan et al. 2019, arXiv:1906.04032), nflows-compatible.
+
+Drop-in replacements for ``nflows.transforms.splines.rational_quadratic``'s
+``unconstrained_rational_quadratic_spline`` and ``rational_quadratic_spline``: same
+arguments, shapes and numbers, plus circular tails (normflows convention) and a ``backend``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from fastgen.backend import resolve_backend
+from fastgen.reference.splines import RationalQuadraticSpline
+
+DEFAULT_MIN_BIN_WIDTH = 1e-3
+DEFAULT_MIN_BIN_HEIGHT = 1e-3
+DEFAULT_MIN_DERIVATIVE = 1e-3
+TAILS = ("linear", "circular")
+# Computed in float32 inside the kernel and returned in the input dtype; float64 runs on the
+# reference.
+KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _check_tensor(name: str, value) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype, got {value.dtype}")
+
+
+def _check_finite_number(name: str, value) -> float:
+    if isinstance(value, torch.Tensor) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a Python number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return float(value)
+
+
+def _validate(
+    inputs, widths, heights, derivatives, num_derivatives, min_bin_width, min_bin_height,
+    min_derivative,
+):  # fmt: skip
+    """Shapes, dtypes and minimums shared by both splines; returns the number of bins K."""
+    for name, value in (
+        ("inputs", inputs),
+        ("unnormalized_widths", widths),
+        ("unnormalized_heights", heights),
+        ("unnormalized_derivatives", derivatives),
+    ):
+        _check_tensor(name, value)
+    dtypes = {t.dtype for t in (inputs, widths, heights, derivatives)}
+    if len(dtypes) > 1:
+        raise TypeError(
+            "inputs and the three parameter tensors must share one dtype, got "
+            f"inputs {inputs.dtype}, unnormalized_widths {widths.dtype}, unnormalized_heights "
+            f"{heights.dtype}, unnormalized_derivatives {derivatives.dtype}"
+        )
+    if widths.dim() == 0 or widths.shape[:-1] != inputs.shape:
+        raise ValueError(
+            "unnormalized_widths must have shape inputs.shape + (num_bins,) = "
+            f"{tuple(inputs.shape)} + (K,), got {tuple(widths.shape)}"
+        )
+    num_bins = widths.shape[-1]
+    if num_bins < 2:
+        raise ValueError(f"num_bins (last dim of unnormalized_widths) must be >= 2, got {num_bins}")
+    if heights.shape != widths.shape:
+        raise ValueError(
+            f"unnormalized_heights must have the shape of unnormalized_widths "
+            f"{tuple(widths.shape)}, got {tuple(heights.shape)}"
+        )
+    expected = (*inputs.shape, num_bins + num_derivatives)
+    if tuple(derivatives.shape) != expected:
+        raise ValueError(
+            f"unnormalized_derivatives must have shape {expected} (num_bins {num_bins}"
+            f"{num_derivatives:+d} for these tails), got {tuple(derivatives.shape)}"
+        )
+    for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
+        value = _check_finite_number(name, value)
+        if not 0 <= value * num_bins < 1:
+            raise ValueError(
+                f"{name} must be in [0, 1 / num_bins) = [0, {1 / num_bins:g}) for num_bins = "
+                f"{num_bins}, got {value}"
+            )
+    if _check_finite_number("min_derivative", min_derivative) < 0:
+        raise ValueError(f"min_derivative must be >= 0, got {min_derivative}")
+    return num_bins
+
+
+def _dispatch(inputs, widths, heights, derivatives, inverse, bounds, min_sizes, tails,
+              identity_outside, backend):  # fmt: skip
+    tensors = (inputs, widths, heights, derivatives)
+    if resolve_backend(backend, tensors, supported_dtypes=KERNEL_DTYPES) == "triton":
+        from fastgen.kernels.rational_quadratic import rational_quadratic_spline_triton
+
+        return rational_quadratic_spline_triton(
+            *tensors, inverse, bounds, min_sizes, tails, identity_outside
+        )
+    dtype = inputs.dtype
+    if dtype in _HALF_DTYPES:
+        tensors = tuple(t.float() for t in tensors)
+    outputs, logabsdet = RationalQuadraticSpline.apply(
+        *tensors, bool(inverse), bounds, min_sizes, tails, identity_outside
+    )
+    return outputs.to(dtype), logabsdet.to(dtype)
+
+
+def unconstrained_rational_quadratic_spline(
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    tails: str = "linear",
+    tail_bound: float = 1.0,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monotonic rational-quadratic spline on ``[-B, B]``, ``B = tail_bound``, with tails.
+
+    Elementwise ``y = f(x)`` with ``K`` bins; ``logabsdet = log|df/dx|`` at ``x`` (forward),
+    or ``-log|df/dx|`` at the returned point (``inverse=True``, ``x = f^-1(y)``). Bin widths
+    and heights are ``softmax`` of the unnormalised ones with a minimum
+    (``min + (1 - min K) softmax``); knot derivatives ``min_derivative + softplus``.
+
+    Args:
+        inputs: ``(...)``. Any floating dtype; float16 / bfloat16 are computed in float32 and
+            returned in their dtype.
+        unnormalized_widths, unnormalized_heights: ``(..., K)``, ``K >= 2``.
+        unnormalized_derivatives: ``(..., K - 1)`` for ``tails="linear"`` (interior knots;
+            the end knots have slope exactly 1 to join the identity tails), ``(..., K)`` for
+            ``tails="circular"`` (the boundary derivative is shared by both ends, normflows'
+            convention for angles on ``[-B, B]``).
+        inverse: evaluate ``f^-1`` instead of ``f``.
+        tails: ``"linear"`` or ``"circular"``; outside ``[-B, B]`` both are the identity
+            with ``logabsdet = 0`` (inputs exactly on ``±B`` go through the spline).
+        tail_bound: ``B > 0``.
+        min_bin_width, min_bin_height: in ``[0, 1 / K)``. min_derivative: ``>= 0``.
+        backend: ``"auto"``, ``"triton"``, ``"torch"`` or ``None`` (``FASTGEN_BACKEND``);
+            see :mod:`fastgen.backend`.
+
+    Returns:
+        ``(outputs, logabsdet)``, both ``(...)`` in the dtype of ``inputs``. NaN inputs give
+        NaN outputs and logabsdet 0, as in nflows.
+
+    Raises:
+        TypeError: a non-tensor or non-floating argument, mixed dtypes, non-number bounds.
+        ValueError: shapes that do not match ``inputs.shape + (K,)`` (and the derivative
+            layout of ``tails``), ``K < 2``, ``min_bin_width * K >= 1`` (same for heights),
+            ``tail_bound <= 0``, unknown ``tails`` or ``backend``, tensors on several devices.
+
+    Matches ``nflows.transforms.splines.unconstrained_rational_quadratic_spline`` (and
+    normflows' for ``tails="circular"``) without host synchronisation or boolean indexing.
+    """
+    if tails not in TAILS:
+        raise ValueError(f"tails must be one of {TAILS}, got {tails!r}")
+    if _check_finite_number("tail_bound", tail_bound) <= 0:
+        raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
+    _validate(
+        inputs,
+        unnormalized_widths,
+        unnormalized_heights,
+        unnormalized_derivatives,
+        -1 if tails == "linear" else 0,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+    )
+    bound = float(tail_bound)
+    return _dispatch(
+        inputs,
+        unnormalized_widths,
+        unnormalized_heights,
+        unnormalized_derivatives,
+        inverse,
+        (-bound, bound, -bound, bound),
+        (float(min_bin_width), float(min_bin_height), float(min_derivative)),
+        tails,
+        True,
+        backend,
+    )
+
+
+def rational_quadratic_spline(
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    left: float = 0.0,
+    right: float = 1.0,
+    bottom: float = 0.0,
+    top: float = 1.0,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Monotonic rational-quadratic spline mapping ``[left, right]`` onto ``[bottom, top]``.
+
+    Same map, conventions and return values as
+    :func:`unconstrained_rational_quadratic_spline`, without tails:
+    ``unnormalized_derivatives`` is ``(..., K + 1)`` (one per knot, ends included).
+
+    Inputs outside the domain (``[left, right]``, or ``[bottom, top]`` with ``inverse``)
+    raise ``ValueError`` in eager mode, as nflows does (one host synchronisation). Under
+    ``torch.compile`` that check is skipped (it would break the graph) and such elements
+    give NaN outputs, logabsdet and input gradients.
+
+    Raises:
+        ValueError: inputs outside the domain (eager), ``right <= left`` or ``top <=
+            bottom``, and everything :func:`unconstrained_rational_quadratic_spline` raises.
+        TypeError: as :func:`unconstrained_rational_quadratic_spline`.
+    """
+    bounds = tuple(
+        _check_finite_number(name, value)
+        for name, value in (("left", left), ("right", right), ("bottom", bottom), ("top", top))
+    )
+    if bounds[1] <= bounds[0]:
+        raise ValueError(f"right must be > left, got left={left}, right={right}")
+    if bounds[3] <= bounds[2]:
+        raise ValueError(f"top must be > bottom, got bottom={bottom}, top={top}")
+    _validate(
+        inputs,
+        unnormalized_widths,
+        unnormalized_heights,
+        unnormalized_derivatives,
+        1,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+    )
+    lower, upper = bounds[2:] if inverse else bounds[:2]
+    if not torch.compiler.is_compiling() and inputs.numel() > 0:
+        low, high = inputs.min().item(), inputs.max().item()  # NaN fails both tests below
+        if not (low >= lower and high <= upper):
+            domain = "[bottom, top]" if inverse else "[left, right]"
+            raise ValueError(
+                f"inputs must lie in {domain} = [{lower}, {upper}], got values in [{low}, {high}]"
+            )
+    return _dispatch(
+        inputs,
+        unnormalized_widths,
+        unnormalized_heights,
+        unnormalized_derivatives,
+        inverse,
+        bounds,
+        (float(min_bin_width), float(min_bin_height), float(min_derivative)),
+        None,
+        False,
+        backend,
+    )

@@ -1,0 +1,1 @@
+"""Triton kernels of fastgen, installed as ``fastgen.kernels``. Imports only torch and triton."""

@@ -1,0 +1,40 @@
+"""Helpers shared by the kernel launchers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import torch
+
+
+def device_guard(tensor: torch.Tensor):
+    """Make ``tensor``'s GPU the current one for the launch (Triton launches on the current
+    device); a no-op for CPU tensors under the interpreter."""
+    return torch.cuda.device(tensor.device) if tensor.is_cuda else contextlib.nullcontext()
+
+
+@dataclasses.dataclass(frozen=True)
+class AotConfig:
+    """One representative compilation of a kernel: argument types by name (``"*fp32"``,
+    ``"i32"``, ``"fp32"``; constexpr arguments are filled in) and constexpr values."""
+
+    kernel: object  # triton.runtime.jit.JITFunction
+    constexprs: dict
+    types: dict
+    num_warps: int = 4
+    label: str = ""
+
+    def signature(self) -> dict:
+        signature = {}
+        for param in self.kernel.params:
+            name = param.name
+            if param.is_constexpr:
+                signature[name] = "constexpr"
+            elif name in self.types:
+                signature[name] = self.types[name]
+            elif name.endswith("_ptr"):
+                signature[name] = "*fp32"
+            else:
+                signature[name] = "i32"
+        return signature
