@@ -138,9 +138,9 @@ def jit_functions(module) -> dict:
     }
 
 
-def uncovered(modules) -> list[str]:
-    """``@triton.jit`` functions neither configured in ``AOT_CONFIGS`` nor called (directly
-    or through other helpers) by a configured kernel."""
+def uncovered(modules) -> tuple[list[str], list[str]]:
+    """All ``@triton.jit`` functions of ``modules``, and those neither configured in
+    ``AOT_CONFIGS`` nor called (directly or through other helpers) by a configured kernel."""
     functions, reached = {}, set()
     for module in modules:
         functions.update(jit_functions(module))
@@ -152,12 +152,12 @@ def uncovered(modules) -> list[str]:
             if name not in reached and re.search(rf"\b{name}\(", source):
                 reached.add(name)
                 frontier.append(name)
-    return sorted(set(functions) - reached)
+    return sorted(functions), sorted(set(functions) - reached)
 
 
-def report(archs=ARCHS) -> tuple[list[KernelResources], list[str]]:
-    """Compile every configured kernel for ``archs``; returns the table and the uncovered
-    ``@triton.jit`` functions."""
+def report(archs=ARCHS) -> tuple[list[KernelResources], list[str], list[str]]:
+    """Compile every configured kernel for ``archs``; returns the table, every ``@triton.jit``
+    function and those no configured kernel reaches."""
     modules = kernel_modules()
     rows = [
         compile_kernel(config, arch)
@@ -165,7 +165,7 @@ def report(archs=ARCHS) -> tuple[list[KernelResources], list[str]]:
         for config in getattr(module, "AOT_CONFIGS", ())
         for arch in archs
     ]
-    return rows, uncovered(modules)
+    return rows, *uncovered(modules)
 
 
 def format_table(rows: list[KernelResources]) -> str:
@@ -193,9 +193,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
         parser.error("unset TRITON_INTERPRET: ahead-of-time compilation needs the real compiler")
-    rows, missing = report(tuple(args.arch or ARCHS))
+    rows, functions, missing = report(tuple(args.arch or ARCHS))
     if args.json:
-        payload = {"kernels": [dataclasses.asdict(r) for r in rows], "uncovered": missing}
+        kernels = [dataclasses.asdict(r) for r in rows]
+        payload = {"kernels": kernels, "functions": functions, "uncovered": missing}
         print(json.dumps(payload, indent=1))
     else:
         print(format_table(rows))

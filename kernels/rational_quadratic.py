@@ -29,7 +29,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard
+from .utils import AotConfig, device_guard, new_empty
 
 # tails: how unnormalized_derivatives is laid out (see fastgen.reference.splines)
 TAILS_NONE, TAILS_LINEAR, TAILS_CIRCULAR = 0, 1, 2
@@ -346,8 +346,8 @@ def rq_spline_forward(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Launch the forward kernel; ``inputs (...)``, parameters ``(..., K)`` / ``(..., K')``.
     Returns contiguous ``(outputs, logabsdet)`` shaped like ``inputs``."""
-    outputs = torch.empty(inputs.shape, dtype=inputs.dtype, device=inputs.device)
-    logabsdet = torch.empty_like(outputs)
+    outputs = new_empty(inputs.shape, inputs.dtype, inputs.device)
+    logabsdet = new_empty(inputs.shape, inputs.dtype, inputs.device)
     n_elements = inputs.numel()
     if n_elements == 0:
         return outputs, logabsdet
@@ -380,8 +380,7 @@ def rq_spline_backward(
     identity_outside: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the backward kernel; returns contiguous gradients for the four tensors."""
-    grads = [torch.empty(t.shape, dtype=t.dtype, device=t.device)
-             for t in (inputs, widths, heights, derivatives)]  # fmt: skip
+    grads = [new_empty(t.shape, t.dtype, t.device) for t in (inputs, widths, heights, derivatives)]
     n_elements = inputs.numel()
     if n_elements == 0:
         return tuple(grads)

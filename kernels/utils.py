@@ -8,6 +8,12 @@ import dataclasses
 import torch
 
 
+def new_empty(shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Every launcher allocates its outputs here, so that tests can poison them (fill them
+    with NaN) and catch an element a kernel forgot to write."""
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
 def device_guard(tensor: torch.Tensor):
     """Make ``tensor``'s GPU the current one for the launch (Triton launches on the current
     device); a no-op for CPU tensors under the interpreter."""

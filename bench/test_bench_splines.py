@@ -1,0 +1,152 @@
+"""Throughput of the unconstrained rational-quadratic spline against nflows and zuko.
+
+What is measured: one call of the spline on ``n`` elements (float32, ``K = 8`` bins,
+``tail_bound = 3``, linear tails; inputs ~ N(0, 1.5^2) so about 5% fall in the tails,
+unnormalised parameters ~ N(0, 1)), in three directions:
+
+* ``forward``: ``(outputs, logabsdet)``;
+* ``inverse``: the same with ``inverse=True`` (zuko: ``t.inv.call_and_ladj``);
+* ``forward+backward``: forward, then ``torch.autograd.grad`` of
+  ``outputs.sum() + logabsdet.sum()`` with respect to the inputs and all three parameters.
+
+Providers: ``fastgen-auto`` (``backend="auto"``: the PyTorch reference on CPU, the Triton
+kernel on CUDA; ``extra_info["backend"]`` says which), ``fastgen-torch`` (the reference),
+``nflows`` (``unconstrained_rational_quadratic_spline``) and zuko
+(``MonotonicRQSTransform(widths, heights, derivatives, bound=3)``, built inside the timed
+call since building it normalises the parameters). zuko soft-clips the parameters and uses
+``exp`` for the derivatives where nflows uses ``softplus``, so its numbers differ from the
+others for the same tensors; the work per element is the same kind. A peer that does not
+import is skipped.
+
+Timing: ``benchmark.pedantic`` with one warm-up round and ``rounds_for(n)`` rounds of one call
+(see ``conftest.py``: 10 rounds at 2**19, 50 at 2**16 and below), which keeps the default
+suite near 1.5 minutes on a 2-core CPU. Outside the timed region each benchmark runs once and
+asserts that every output (and gradient) is finite, so a broken provider fails loudly.
+Timings are never asserted.
+
+Run (the path is needed: ``testpaths`` is ``tests``)::
+
+    pytest bench/ --benchmark-group-by=group --benchmark-columns=median,iqr,ops
+    pytest bench/ --benchmark-json out.json              # save every number and extra_info
+    FASTGEN_BENCH_SIZES=1000 pytest bench/ -q             # tiny smoke run
+    pytest bench/ --benchmark-disable                    # each function once, no timing
+
+Benchmarks are grouped by ``rqs {device} {direction} n={n}``; read ratios between providers
+only within one group of one run on one machine. On CPU ``fastgen-auto`` and
+``fastgen-torch`` run the same code, so their gap shows the run's noise; on a busy machine
+set ``OMP_NUM_THREADS=1`` (see ``conftest.py``). ``extra_info`` holds the provider, resolved
+backend, direction, device, ``elements``, ``bytes_min`` (the traffic of a fused kernel:
+every tensor argument read once and every result written once, ``(3K + 2) * 4`` bytes per
+element forward, ``(9K + 4) * 4`` forward+backward, for float32 with ``K - 1`` derivatives)
+and the effective ``GB/s`` at the median.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fastgen
+from fastgen.backend import resolve_backend
+from fastgen.splines import KERNEL_DTYPES
+
+NUM_BINS = 8
+TAIL_BOUND = 3.0
+INPUT_SCALE = 1.5
+DTYPE = torch.float32
+PROVIDERS = ("fastgen-auto", "fastgen-torch", "nflows", "zuko")
+DIRECTIONS = ("forward", "inverse", "forward+backward")
+
+
+def make_spline(provider: str):
+    """``spline(x, widths, heights, derivatives, inverse) -> (outputs, logabsdet)``."""
+    if provider.startswith("fastgen-"):
+        backend = provider.removeprefix("fastgen-")
+
+        def spline(x, w, h, d, inverse):
+            return fastgen.unconstrained_rational_quadratic_spline(
+                x, w, h, d, inverse=inverse, tails="linear", tail_bound=TAIL_BOUND,
+                backend=backend,
+            )  # fmt: skip
+
+    elif provider == "nflows":
+        try:
+            from nflows.transforms.splines.rational_quadratic import (
+                unconstrained_rational_quadratic_spline,
+            )
+        except ImportError:
+            pytest.skip("nflows is not installed")
+
+        def spline(x, w, h, d, inverse):
+            return unconstrained_rational_quadratic_spline(
+                x, w, h, d, inverse=inverse, tails="linear", tail_bound=TAIL_BOUND
+            )
+
+    elif provider == "zuko":
+        try:
+            from zuko.transforms import MonotonicRQSTransform
+        except ImportError:
+            pytest.skip("zuko is not installed")
+
+        def spline(x, w, h, d, inverse):
+            t = MonotonicRQSTransform(w, h, d, bound=TAIL_BOUND)
+            return (t.inv if inverse else t).call_and_ladj(x)
+
+    else:
+        raise ValueError(f"unknown provider {provider!r}")
+    return spline
+
+
+def make_inputs(n: int, device: str) -> list[torch.Tensor]:
+    """Fresh ``[x, widths, heights, derivatives]``, the same numbers for every provider."""
+    gen = torch.Generator().manual_seed(n)
+    shapes = [(n,), (n, NUM_BINS), (n, NUM_BINS), (n, NUM_BINS - 1)]
+    tensors = [torch.randn(shape, generator=gen, dtype=DTYPE) for shape in shapes]
+    tensors[0] *= INPUT_SCALE
+    return [t.to(device) for t in tensors]
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_rqs(benchmark, measure, provider, direction, n, device):
+    spline = make_spline(provider)
+    tensors = make_inputs(n, device)
+    backend = "torch"
+    if provider == "fastgen-auto":
+        backend = resolve_backend("auto", tensors, supported_dtypes=KERNEL_DTYPES)
+        if backend == "triton" and device == "cpu":
+            pytest.skip("TRITON_INTERPRET=1 is set: fastgen-auto would time the interpreter")
+
+    if direction == "forward+backward":
+        leaves = [t.requires_grad_() for t in tensors]
+
+        def fn():
+            outputs, logabsdet = spline(*leaves, False)
+            grads = torch.autograd.grad(outputs.sum() + logabsdet.sum(), leaves)
+            return outputs, logabsdet, *grads
+
+    else:
+        inverse = direction == "inverse"
+
+        def fn():
+            return spline(*tensors, inverse)
+
+    results = fn()
+    for result in results:
+        assert torch.isfinite(result).all(), f"{provider} {direction}: non-finite results"
+
+    bytes_read = sum(t.nbytes for t in tensors)
+    bytes_written = results[0].nbytes + results[1].nbytes
+    if direction == "forward+backward":  # backward: read arguments and 2 grads, write grads
+        bytes_min = 3 * bytes_read + 2 * bytes_written
+    else:
+        bytes_min = bytes_read + bytes_written
+
+    benchmark.group = f"rqs {device} {direction} n={n}"
+    benchmark.extra_info.update(
+        provider=provider, backend=backend, direction=direction, device=device,
+        elements=n, num_bins=NUM_BINS, dtype=str(DTYPE), bytes_min=bytes_min,
+    )  # fmt: skip
+    median = measure(fn, elements=n)
+    if median:
+        benchmark.extra_info["GB/s"] = bytes_min / median / 1e9

@@ -1,0 +1,22 @@
+"""Test configuration: without a GPU, Triton kernels run under Triton's CPU interpreter.
+
+``TRITON_INTERPRET`` is read when ``@triton.jit`` decorates a kernel, so it is set here,
+before any test imports ``fastgen.kernels``. On a CUDA machine the kernels run for real.
+"""
+
+import os
+
+import pytest
+import torch
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+# Triton 3.9 warns until the FMA-fusion default is chosen explicitly; keep its default (on).
+os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@pytest.fixture
+def device():
+    return DEVICE
