@@ -30,7 +30,7 @@ HELPERS = {
 
 
 @pytest.fixture(scope="module")
-def report():
+def report(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     result = subprocess.run(
@@ -39,6 +39,9 @@ def report():
         capture_output=True,
         text=True,
         timeout=900,
+        # not the repository root: `python -m` puts the working directory first on sys.path,
+        # and the source tree's fastgen/ has no kernels/ inside (pyproject maps it there)
+        cwd=tmp_path_factory.mktemp("aot"),
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
