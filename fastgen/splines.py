@@ -39,11 +39,11 @@ def _check_finite_number(name: str, value) -> float:
     return float(value)
 
 
-def _validate(
-    inputs, widths, heights, derivatives, num_derivatives, min_bin_width, min_bin_height,
-    min_derivative,
+def _spline(
+    inputs, widths, heights, derivatives, inverse, bounds, min_bin_width, min_bin_height,
+    min_derivative, tails, backend,
 ):  # fmt: skip
-    """Shapes, dtypes and minimums shared by both splines; returns the number of bins K."""
+    """Validation and dispatch shared by both splines (``tails=None``: the bounded one)."""
     for name, value in (
         ("inputs", inputs),
         ("unnormalized_widths", widths),
@@ -71,6 +71,7 @@ def _validate(
             f"unnormalized_heights must have the shape of unnormalized_widths "
             f"{tuple(widths.shape)}, got {tuple(heights.shape)}"
         )
+    num_derivatives = {"linear": -1, "circular": 0, None: 1}[tails]
     expected = (*inputs.shape, num_bins + num_derivatives)
     if tuple(derivatives.shape) != expected:
         raise ValueError(
@@ -86,11 +87,18 @@ def _validate(
             )
     if _check_finite_number("min_derivative", min_derivative) < 0:
         raise ValueError(f"min_derivative must be >= 0, got {min_derivative}")
-    return num_bins
+    if tails is None and not torch.compiler.is_compiling() and inputs.numel() > 0:
+        lower, upper = bounds[2:] if inverse else bounds[:2]
+        low, high = inputs.min().item(), inputs.max().item()  # NaN fails both tests below
+        if not (low >= lower and high <= upper):
+            domain = "[bottom, top]" if inverse else "[left, right]"
+            raise ValueError(
+                f"inputs must lie in {domain} = [{lower}, {upper}], got values in [{low}, {high}]"
+            )
 
-
-def _dispatch(inputs, widths, heights, derivatives, inverse, bounds, min_sizes, tails,
-              identity_outside, backend):  # fmt: skip
+    # Outside the domain: identity with tails, NaN for the bounded spline (under compile).
+    identity_outside = tails is not None
+    min_sizes = (float(min_bin_width), float(min_bin_height), float(min_derivative))
     tensors = (inputs, widths, heights, derivatives)
     if resolve_backend(backend, tensors, supported_dtypes=KERNEL_DTYPES) == "triton":
         from fastgen.kernels.rational_quadratic import rational_quadratic_spline_triton
@@ -160,27 +168,18 @@ def unconstrained_rational_quadratic_spline(
         raise ValueError(f"tails must be one of {TAILS}, got {tails!r}")
     if _check_finite_number("tail_bound", tail_bound) <= 0:
         raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
-    _validate(
-        inputs,
-        unnormalized_widths,
-        unnormalized_heights,
-        unnormalized_derivatives,
-        -1 if tails == "linear" else 0,
-        min_bin_width,
-        min_bin_height,
-        min_derivative,
-    )
     bound = float(tail_bound)
-    return _dispatch(
+    return _spline(
         inputs,
         unnormalized_widths,
         unnormalized_heights,
         unnormalized_derivatives,
         inverse,
         (-bound, bound, -bound, bound),
-        (float(min_bin_width), float(min_bin_height), float(min_derivative)),
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
         tails,
-        True,
         backend,
     )
 
@@ -224,33 +223,16 @@ def rational_quadratic_spline(
         raise ValueError(f"right must be > left, got left={left}, right={right}")
     if bounds[3] <= bounds[2]:
         raise ValueError(f"top must be > bottom, got bottom={bottom}, top={top}")
-    _validate(
-        inputs,
-        unnormalized_widths,
-        unnormalized_heights,
-        unnormalized_derivatives,
-        1,
-        min_bin_width,
-        min_bin_height,
-        min_derivative,
-    )
-    lower, upper = bounds[2:] if inverse else bounds[:2]
-    if not torch.compiler.is_compiling() and inputs.numel() > 0:
-        low, high = inputs.min().item(), inputs.max().item()  # NaN fails both tests below
-        if not (low >= lower and high <= upper):
-            domain = "[bottom, top]" if inverse else "[left, right]"
-            raise ValueError(
-                f"inputs must lie in {domain} = [{lower}, {upper}], got values in [{low}, {high}]"
-            )
-    return _dispatch(
+    return _spline(
         inputs,
         unnormalized_widths,
         unnormalized_heights,
         unnormalized_derivatives,
         inverse,
         bounds,
-        (float(min_bin_width), float(min_bin_height), float(min_derivative)),
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
         None,
-        False,
         backend,
     )

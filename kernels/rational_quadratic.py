@@ -5,21 +5,26 @@ row of a ``[BLOCK, BLOCK_K]`` tile, so the softmax, the cumulative sums, the bin
 the pick of the bin's values are row reductions in registers. Derivatives are read only at
 the bin's two knots. The backward kernel recomputes everything from the inputs (nothing is
 saved but the inputs) and writes all four gradients. The math is
-:mod:`fastgen.reference.splines`'s, formula for formula.
+:mod:`fastgen.reference.splines`'s (knots from the cumulative sum rather than a matmul).
 
-Memory traffic per element, K bins, ``b`` bytes per value (4 for float32), each input read
-once and each output written once:
+Memory traffic per element, K bins, linear tails (K - 1 derivatives), ``b`` bytes per value,
+each input read once and each output written once:
 
-* forward / inverse: reads ``x``, ``2K`` widths and heights, 2 derivatives; writes ``y`` and
-  ``logabsdet``: ``(2K + 5) b`` (84 B at K = 8, float32). The reference's PyTorch ops move
-  about 20x that (``python -m profiling.traffic`` when it lands; see the closing note of the
-  issue that added this kernel).
-* backward: reads ``x``, ``2K`` + 2 parameters, 2 upstream gradients; writes ``1 + 2K +
-  (K +- 1)`` gradients: ``(5K + 6 +- 1) b`` (about 180 B at K = 8, float32).
+* forward / inverse: reads ``x`` and ``3K - 1`` parameters (of the derivatives only the
+  bin's two, but their memory sector is read whole), writes ``y`` and ``logabsdet``:
+  ``(3K + 2) b``, 104 B at K = 8 in float32.
+* backward: reads ``x``, ``3K - 1`` parameters and 2 upstream gradients, writes ``3K``
+  gradients: ``(6K + 2) b``, 200 B at K = 8 in float32.
 
-FLOPs per element: about ``8K + 60`` forward (softmax, scan and selects over two rows; the
-bin's rational function, 3 logs / 1 sqrt) and ``14K + 150`` backward: far below any GPU's
-FLOP/byte ratio, so both kernels are bandwidth-bound and their floor is bytes / bandwidth.
+The PyTorch reference moves 1453 B per element forward and 3572 B forward+backward at K = 8
+(nflows: 2427 and 8951), counted op by op with ``python -m profiling.traffic``.
+
+FLOPs per element (counting exp / log / sqrt as one): about ``22K + 50`` forward (per side:
+max, shift, exp, scan and sum over the row; the bin search; two masked picks per side; the
+bin's rational function) and ``36K + 150`` backward (the recomputation, the partials, two
+rows of softmax gradients): at K = 8 about 2 FLOP/B, far below a GPU's ratio of fp32 rate to
+bandwidth (about 17 FLOP/B on an H100), so both kernels are bandwidth-bound and their floor
+is bytes / bandwidth.
 """
 
 from __future__ import annotations
@@ -128,6 +133,22 @@ def _rq(theta, y_lo, height, delta, d_lo, d_hi):
 
 
 @triton.jit
+def _load_inputs(inputs_ptr, stride_in, n_elements, left, right, bottom, top,
+                 INVERSE: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """This program's rows, their inputs, which lie inside the spline's domain, and the
+    inputs clamped to it (outside elements are evaluated at the bound, then replaced)."""
+    rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    row_mask = rows < n_elements
+    x = tl.load(inputs_ptr + rows * stride_in, mask=row_mask, other=0.0).to(tl.float32)
+    if INVERSE:
+        lower, upper = bottom, top
+    else:
+        lower, upper = left, right
+    inside = (x >= lower) & (x <= upper)
+    return rows, row_mask, x, inside, tl.minimum(tl.maximum(x, lower), upper)
+
+
+@triton.jit
 def _locate(x_in, rows, row_mask, widths_ptr, stride_w_row, stride_w_col, heights_ptr,
             stride_h_row, stride_h_col, derivatives_ptr, stride_d_row, stride_d_col, num_bins,
             left, right, bottom, top, min_bin_width, min_bin_height, min_derivative,
@@ -173,25 +194,20 @@ def _rq_spline_forward_kernel(
     INVERSE: tl.constexpr, TAILS: tl.constexpr, IDENTITY_OUTSIDE: tl.constexpr,
     BLOCK: tl.constexpr, BLOCK_K: tl.constexpr,
 ):  # fmt: skip
-    rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    row_mask = rows < n_elements
-    x = tl.load(inputs_ptr + rows * stride_in, mask=row_mask, other=0.0).to(tl.float32)
-    if INVERSE:
-        lower, upper = bottom, top
-    else:
-        lower, upper = left, right
-    inside = (x >= lower) & (x <= upper)
-    # Outside elements are evaluated at the bound, then replaced.
-    x_in = tl.minimum(tl.maximum(x, lower), upper)
+    rows, row_mask, x, inside, x_in = _load_inputs(inputs_ptr, stride_in, n_elements, left,
+                                                   right, bottom, top, INVERSE, BLOCK)  # fmt: skip
     (_, _, _, _, x_lo, width, _, _, _, _, y_lo, height, _, _, _, _, _, _, _, _, d_lo, d_hi, delta,
      theta) = _locate(x_in, rows, row_mask, widths_ptr, stride_w_row, stride_w_col, heights_ptr,
                       stride_h_row, stride_h_col, derivatives_ptr, stride_d_row, stride_d_col,
                       num_bins, left, right, bottom, top, min_bin_width, min_bin_height,
                       min_derivative, INVERSE, TAILS, BLOCK_K)  # fmt: skip
     y, logabsdet, _, _, _, _ = _rq(theta, y_lo, height, delta, d_lo, d_hi)
+    # Clamped to the range, as the reference does, so that end points stay end points.
     if INVERSE:
-        y = x_lo + theta * width
+        y = tl.minimum(tl.maximum(x_lo + theta * width, left), right)
         logabsdet = -logabsdet
+    else:
+        y = tl.minimum(tl.maximum(y, bottom), top)
     if IDENTITY_OUTSIDE:
         y = tl.where(inside, y, x)
         logabsdet = tl.where(inside, logabsdet, 0.0)
@@ -232,15 +248,8 @@ def _rq_spline_backward_kernel(
     INVERSE: tl.constexpr, TAILS: tl.constexpr, IDENTITY_OUTSIDE: tl.constexpr,
     BLOCK: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
 ):  # fmt: skip
-    rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    row_mask = rows < n_elements
-    x = tl.load(inputs_ptr + rows * stride_in, mask=row_mask, other=0.0).to(tl.float32)
-    if INVERSE:
-        lower, upper = bottom, top
-    else:
-        lower, upper = left, right
-    inside = (x >= lower) & (x <= upper)
-    x_in = tl.minimum(tl.maximum(x, lower), upper)
+    rows, row_mask, x, inside, x_in = _load_inputs(inputs_ptr, stride_in, n_elements, left,
+                                                   right, bottom, top, INVERSE, BLOCK)  # fmt: skip
     g_out = tl.load(grad_outputs_ptr + rows * stride_grad_out, mask=row_mask, other=0.0)
     g_lad = tl.load(grad_logabsdet_ptr + rows * stride_grad_lad, mask=row_mask, other=0.0)
     g_out = g_out.to(tl.float32)

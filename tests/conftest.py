@@ -5,9 +5,16 @@ before any test imports ``fastgen.kernels``. On a CUDA machine the kernels run f
 """
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+# The repository's tools (profiling/) are not installed: make them importable, after
+# site-packages, so that an installed fastgen still wins over the source tree (whose
+# fastgen/ does not contain kernels/; pyproject maps it there).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")

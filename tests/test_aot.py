@@ -18,6 +18,7 @@ pytest.importorskip("triton", reason="triton is not installed (optional on CPU)"
 KERNELS = {"_rq_spline_forward_kernel", "_rq_spline_backward_kernel"}
 HELPERS = {
     "_softplus",
+    "_load_inputs",
     "_load_side",
     "_bin_index",
     "_side_at_bin",

@@ -94,7 +94,7 @@ def test_inverse_of_forward_is_identity(num_bins, tails):
     params = spline_params((2000,), num_bins, tails)
     y, lad = _fastgen(x, *params, False, tails, BOUND)
     x_back, lad_inverse = _fastgen(y, *params, True, tails, BOUND)
-    torch.testing.assert_close(x_back, x, rtol=0, atol=1e-12)
+    torch.testing.assert_close(x_back, x, rtol=0, atol=1e-10)
     torch.testing.assert_close(lad_inverse, -lad, rtol=0, atol=1e-9)
     # end knots pinned: the bounds map onto the bounds (to round-off in the bin's formula)
     torch.testing.assert_close(
@@ -120,7 +120,9 @@ def test_logabsdet_is_log_derivative(inverse, tails):
     inner = x.clamp(-BOUND + 2 * step, BOUND - 2 * step)
     slope = (f(inner + step) - f(inner - step)) / (2 * step)
     _, lad_inner = _fastgen(inner, *params, inverse, tails, BOUND)
-    torch.testing.assert_close(lad_inner, slope.log(), rtol=0, atol=1e-6)
+    # Central differences are O(step) off where a knot (a jump in the second derivative)
+    # lies within the step: a loose check, independent of fastgen's backward.
+    torch.testing.assert_close(lad_inner, slope.log(), rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("tails", ["linear", "circular", None])
@@ -205,17 +207,19 @@ def _compiled_step(x, w, h, d):
 
 @pytest.mark.parametrize("compiler", ["aot_eager", "inductor"])
 def test_torch_compile_fullgraph(compiler):
+    """One graph, forward and backward (float64: inductor's fused kernels round differently
+    from eager in float32, which ill-conditioned elements amplify)."""
     torch._dynamo.reset()
-    x = inputs_for((257,), BOUND, dtype=torch.float32).requires_grad_()
-    params = [p.requires_grad_() for p in spline_params((257,), 8, "linear", torch.float32)]
+    x = inputs_for((257,), BOUND).requires_grad_()
+    params = [p.requires_grad_() for p in spline_params((257,), 8, "linear")]
     compiled = torch.compile(_compiled_step, fullgraph=True, backend=compiler)
     loss = compiled(x, *params)
     grads = torch.autograd.grad(loss, [x, *params])
     eager_loss = _compiled_step(x, *params)
     eager_grads = torch.autograd.grad(eager_loss, [x, *params])
-    torch.testing.assert_close(loss, eager_loss, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(loss, eager_loss, rtol=1e-10, atol=1e-9)
     for a, b in zip(grads, eager_grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 def test_bounded_spline_under_compile_gives_nan_outside():

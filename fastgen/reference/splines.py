@@ -178,6 +178,9 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
     outputs, logabsdet, partials = _rq(theta, y.lo, y.size, delta, d_lo, d_hi, grad)
     if inverse:
         outputs, logabsdet = torch.addcmul(x.lo, theta, x.size), logabsdet.neg_()
+    # The range is exactly the other interval: keep round-off from pushing an end point out
+    # of it (the inverse would then take it for a tail and return the identity).
+    outputs = outputs.clamp_(left, right) if inverse else outputs.clamp_(bottom, top)
     saved = None
     if grad:
         saved = (x, y, bin_idx, last, columns, unnormalized, fixed, theta, delta, partials)

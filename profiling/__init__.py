@@ -1,0 +1,1 @@
+"""Profiling tools (``python -m profiling.<tool>``): memory-traffic accounting so far."""

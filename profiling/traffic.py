@@ -1,0 +1,105 @@
+"""Memory traffic of the PyTorch reference implementations next to the fused kernels' minimum.
+
+``TrafficCounter`` is a ``TorchDispatchMode`` that adds up, for every aten op run inside it,
+the bytes of its tensor arguments (read) and of its tensor results (written); views move
+nothing and are not counted. It is an upper bound of what each op touches (an op may read
+only part of an argument) and ignores caches: the quantity to compare is the ratio to a
+fused kernel that reads each input once and writes each output once.
+
+``python -m profiling.traffic [--elements N] [--num-bins K] [--bandwidth TB/s]`` prints, per
+hot path and direction, the bytes per element of each reference (fastgen's and the peer
+libraries' when installed), the fused kernel's minimum, the ratio, and the predicted GPU floor
+time of the kernel at the given bandwidth (default 3.0 TB/s, an H100's measured copy rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+
+def _nbytes(tree) -> int:
+    leaves, _ = tree_flatten(tree)
+    return sum(t.numel() * t.element_size() for t in leaves if isinstance(t, torch.Tensor))
+
+
+class TrafficCounter(TorchDispatchMode):
+    """Counts ops, bytes read and bytes written by the aten ops run under it."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = self.read = self.written = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not func.is_view:
+            self.ops += 1
+            self.read += _nbytes((args, kwargs))
+            self.written += _nbytes(out)
+        return out
+
+
+def spline_rows(elements: int, num_bins: int):
+    """(provider, direction, bytes per element moved, fused minimum per element) rows for the
+    unconstrained RQ spline with linear tails, float32."""
+    import fastgen
+
+    providers = {
+        "fastgen-torch": lambda *a, **k: fastgen.unconstrained_rational_quadratic_spline(
+            *a, **k, backend="torch"
+        )
+    }
+    try:
+        from nflows.transforms.splines.rational_quadratic import (
+            unconstrained_rational_quadratic_spline,
+        )
+
+        providers["nflows"] = unconstrained_rational_quadratic_spline
+    except ImportError:
+        pass
+    value = 4  # float32
+    # Fused kernel: forward reads x and 3K - 1 parameters, writes outputs and logabsdet;
+    # backward reads the same plus 2 upstream gradients and writes 3K gradients.
+    forward_min = (3 * num_bins + 2) * value
+    minimum = {
+        "forward": forward_min,
+        "inverse": forward_min,
+        "forward+backward": forward_min + (6 * num_bins + 2) * value,
+    }
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(elements,), (elements, num_bins), (elements, num_bins), (elements, num_bins - 1)]
+    tensors = [torch.randn(shape, generator=generator) for shape in shapes]
+    tensors[0] *= 1.5
+    for name, spline in providers.items():
+        for direction, fused in minimum.items():
+            grad = direction == "forward+backward"
+            leaves = [t.clone().requires_grad_(grad) for t in tensors]
+            with TrafficCounter() as counter:
+                outputs, logabsdet = spline(*leaves, inverse=direction == "inverse", tail_bound=3.0)
+                if grad:
+                    torch.autograd.grad(outputs.sum() + logabsdet.sum(), leaves)
+            moved = (counter.read + counter.written) / elements
+            yield "rq spline", name, direction, counter.ops, moved, fused
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m profiling.traffic", description=__doc__)
+    parser.add_argument("--elements", type=int, default=2**16)
+    parser.add_argument("--num-bins", type=int, default=8)
+    parser.add_argument("--bandwidth", type=float, default=3.0, help="TB/s (default 3.0)")
+    args = parser.parse_args(argv)
+    header = ("hot path", "reference", "direction", "ops", "B/elem", "fused B/elem", "ratio",
+              f"fused floor at 2^20 elem, {args.bandwidth:g} TB/s")  # fmt: skip
+    print(" | ".join(header))
+    for path, name, direction, ops, moved, fused in spline_rows(args.elements, args.num_bins):
+        floor_us = fused * 2**20 / (args.bandwidth * 1e12) * 1e6
+        print(f"{path} | {name} | {direction} | {ops} | {moved:.0f} | {fused} | "
+              f"{moved / fused:.1f}x | {floor_us:.1f} us")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
