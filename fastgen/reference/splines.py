@@ -37,8 +37,7 @@ class _Side(NamedTuple):
 
     exp: torch.Tensor  # (..., K) exp(u - max u): the softmax's numerators
     total: torch.Tensor  # (..., 1) sum(exp)
-    fraction_lo: torch.Tensor  # (..., 1) knot k in [0, 1]: mbs k + c sum_{i < k} p_i
-    own: torch.Tensor  # (..., 1) c p_k, with p = softmax(u) and c = 1 - mbs K
+    fractions: torch.Tensor  # (..., 2) knots k and k + 1 in [0, 1]: mbs j + c sum_{i < j} p_i
     lo: torch.Tensor  # (..., 1) position of the bin's lower knot
     size: torch.Tensor  # (..., 1) width (or height) of the bin
 
@@ -70,33 +69,29 @@ def _bin_index(fraction, knots):
     return above.sum(dim=-1, keepdim=True, dtype=torch.int32).long()
 
 
-def _side_at_bin(exp, knots, bin_idx, last, lower, upper, min_bin_size):
-    """Bin ``k``'s lower knot and size ``span (mbs + c p_k)`` (no cancellation for narrow
-    bins). Bin 0 starts exactly on ``lower`` (its knot is exactly 0) and the last bin ends
-    exactly on ``upper``."""
+def _side_at_bin(exp, knots, edges, lower, upper):
+    """Bin ``k``'s lower knot and size, from its two knots ``edges`` = (k, k + 1). The end
+    knots are pinned: knot 0's numerator is exactly 0 and knot K's is ``S`` itself."""
     num_bins, span = exp.shape[-1], upper - lower
     total = knots[..., num_bins:].contiguous()  # a strided divisor is 3x slower on the CPU
-    fraction_lo = knots.gather(-1, bin_idx).div_(total)
-    own = exp.gather(-1, bin_idx).div_(total).mul_(1 - min_bin_size * num_bins)
-    size = torch.where(last, 1 - fraction_lo, own + min_bin_size).mul_(span)
-    lo = fraction_lo.mul(span).add_(lower)
-    return _Side(exp, total, fraction_lo, own, lo, size)
+    fractions = knots.gather(-1, edges).div_(total)
+    lo = fractions[..., :1]
+    return _Side(exp, total, fractions, lo * span + lower, (fractions[..., 1:] - lo).mul_(span))
 
 
-def _bin_derivatives(unnormalized, bin_idx, last, tails, min_derivative: float):
-    """Columns (..., 2) of ``unnormalized`` holding the derivatives at bin ``k``'s two knots,
-    their values there, the derivatives and (linear tails) which of them are end knots of
-    fixed slope. Layouts: bounded ``(..., K + 1)``; ``"linear"`` ``(..., K - 1)`` interior
-    knots, slope 1 at both ends; ``"circular"`` ``(..., K)``, knot K is knot 0."""
+def _bin_derivatives(unnormalized, edges, num_bins: int, tails, min_derivative: float):
+    """Columns (..., 2) of ``unnormalized`` holding the derivatives at the knots ``edges``
+    = (k, k + 1), their values there, the derivatives and (linear tails) which of them are
+    end knots of fixed slope. Layouts: bounded ``(..., K + 1)``; ``"linear"`` ``(..., K - 1)``
+    interior knots, slope 1 at both ends; ``"circular"`` ``(..., K)``, knot K is knot 0."""
     fixed = None
     if tails == "linear":
-        num_interior = unnormalized.shape[-1]
-        columns = torch.cat([(bin_idx - 1).clamp_min_(0), bin_idx.clamp_max(num_interior - 1)], -1)
-        fixed = torch.cat([bin_idx == 0, last], dim=-1)
+        columns = (edges - 1).clamp_(0, num_bins - 2)
+        fixed = (edges == 0) | (edges == num_bins)
     elif tails == "circular":
-        columns = torch.cat([bin_idx, torch.where(last, 0, bin_idx + 1)], dim=-1)
+        columns = edges.masked_fill(edges == num_bins, 0)
     else:
-        columns = torch.cat([bin_idx, bin_idx + 1], dim=-1)
+        columns = edges
     unnormalized = unnormalized.gather(-1, columns)
     derivatives = F.softplus(unnormalized).add_(min_derivative)
     if fixed is not None:
@@ -165,10 +160,11 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
         bin_idx = _bin_index((inputs - bottom) / (top - bottom), y_knots)
     else:
         bin_idx = _bin_index((inputs - left) / (right - left), x_knots)
-    last = bin_idx == uw.shape[-1] - 1
-    x = _side_at_bin(x_exp, x_knots, bin_idx, last, left, right, mbw)
-    y = _side_at_bin(y_exp, y_knots, bin_idx, last, bottom, top, mbh)
-    columns, unnormalized, derivatives, fixed = _bin_derivatives(ud, bin_idx, last, tails, mind)
+    num_bins = uw.shape[-1]
+    edges = bin_idx + torch.arange(2, device=bin_idx.device)
+    x = _side_at_bin(x_exp, x_knots, edges, left, right)
+    y = _side_at_bin(y_exp, y_knots, edges, bottom, top)
+    columns, unnormalized, derivatives, fixed = _bin_derivatives(ud, edges, num_bins, tails, mind)
     d_lo, d_hi = derivatives[..., :1], derivatives[..., 1:]
     delta = y.size / x.size
     if inverse:
@@ -183,26 +179,27 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
     outputs = outputs.clamp_(left, right) if inverse else outputs.clamp_(bottom, top)
     saved = None
     if grad:
-        saved = (x, y, bin_idx, last, columns, unnormalized, fixed, theta, delta, partials)
+        saved = (x, y, edges, columns, unnormalized, fixed, theta, delta, partials)
     return outputs, logabsdet, saved
 
 
-def _grad_unnormalized(side: _Side, bin_idx, last, grad_lo, grad_hi, span, min_bin_size):
+def _grad_unnormalized(side: _Side, edges, grad_lo, grad_hi, span, min_bin_size):
     """Gradient (..., K) with respect to the unnormalised bin sizes, given the gradients
-    (..., 1) with respect to the positions of the lower and upper knots of each element's bin.
+    (..., 1) with respect to the positions of the two knots ``edges`` = (k, k + 1).
 
     Interior knot ``j`` is ``lower + span (mbs j + c sum_{i<j} p_i)`` with ``p = softmax(u)``
     and ``c = 1 - mbs K``; pinned end knots carry no gradient. So ``dL/dp_i = span c (g_lo
     [i < k] + g_hi [i <= k])``, and the softmax backward ``p_i (dL/dp_i - sum_j p_j dL/dp_j)``
-    needs ``c sum_{i<k} p_i = fraction_lo - mbs k`` and ``c sum_{i<=k} p_i`` (plus ``own``).
+    needs ``c sum_{i<j} p_i = fraction_j - mbs j`` at both knots.
     """
     num_bins = side.exp.shape[-1]
     c = 1 - min_bin_size * num_bins
+    bin_idx = edges[..., :1]
     g_lo = grad_lo * span
-    g_hi = (grad_hi * span).masked_fill_(last, 0.0)
-    below_lo = side.fraction_lo - min_bin_size * bin_idx.to(g_lo.dtype)  # c P(i < k)
-    offset = torch.addcmul(g_lo * below_lo, g_hi, below_lo + side.own).div_(c)
-    columns = torch.arange(num_bins, device=bin_idx.device)
+    g_hi = (grad_hi * span).masked_fill_(bin_idx == num_bins - 1, 0.0)
+    below = side.fractions - min_bin_size * edges.to(g_lo.dtype)  # c P(i < j), j = k, k + 1
+    offset = torch.addcmul(g_lo * below[..., :1], g_hi, below[..., 1:]).div_(c)
+    columns = torch.arange(num_bins, device=edges.device)
     step = torch.where(columns < bin_idx, g_lo + g_hi, torch.where(columns == bin_idx, g_hi, 0.0))
     return step.sub_(offset).mul_(side.exp).mul_(c / side.total)
 
@@ -215,7 +212,7 @@ def _spline_backward(saved, inverse, spans, min_bin_sizes, ud_shape, grad_output
     width`` where ``F(theta, p) = y``, so ``d theta / dy = 1 / F_theta`` and ``d theta / dp =
     -F_p / F_theta``; its log-det is ``-l(theta, p)``.
     """
-    x, y, bin_idx, last, columns, unnormalized, fixed, theta, delta, partials = saved
+    x, y, edges, columns, unnormalized, fixed, theta, delta, partials = saved
     (y_theta, l_theta), (y_s, l_s), y_h, (y_d0, l_d0), (y_d1, l_d1) = partials
     if inverse:
         grad_inputs = (grad_outputs * x.size - grad_lad * l_theta) / y_theta
@@ -227,8 +224,8 @@ def _spline_backward(saved, inverse, spans, min_bin_sizes, ud_shape, grad_output
     grad_width = grad_x_lo * theta - grad_s * delta / x.size
     grad_height = coef_y * y_h + grad_s / x.size
     (x_span, y_span), (mbw, mbh) = spans, min_bin_sizes
-    grad_uw = _grad_unnormalized(x, bin_idx, last, grad_x_lo - grad_width, grad_width, x_span, mbw)
-    grad_uh = _grad_unnormalized(y, bin_idx, last, coef_y - grad_height, grad_height, y_span, mbh)
+    grad_uw = _grad_unnormalized(x, edges, grad_x_lo - grad_width, grad_width, x_span, mbw)
+    grad_uh = _grad_unnormalized(y, edges, coef_y - grad_height, grad_height, y_span, mbh)
     grad_d = torch.cat([coef_y * y_d0 + coef_l * l_d0, coef_y * y_d1 + coef_l * l_d1], dim=-1)
     grad_d.mul_(torch.sigmoid(unnormalized))  # softplus'
     if fixed is not None:
