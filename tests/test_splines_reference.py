@@ -5,6 +5,8 @@ repeated at both ends, which is normflows' definition of them."""
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from nflows.transforms.splines import rational_quadratic as nflows_rq
 from spline_cases import bounded_inputs, inputs_for, spline_params
 from tolerances import assert_close_to_reference
@@ -243,3 +245,29 @@ def test_linear_tails_join_with_slope_one():
     x = torch.tensor([-BOUND, BOUND], dtype=torch.float64)
     _, lad = _fastgen(x, *params, False, "linear", BOUND)
     torch.testing.assert_close(lad, torch.zeros(2, dtype=torch.float64), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    num_bins=st.integers(2, 20),
+    tail_bound=st.floats(0.1, 10.0),
+    min_fraction=st.tuples(*[st.floats(0.0, 0.9)] * 2),
+    min_derivative=st.floats(0.0, 0.5),
+    scale=st.floats(0.1, 5.0),
+    inverse=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_matches_nflows_for_any_settings(
+    num_bins, tail_bound, min_fraction, min_derivative, scale, inverse, seed
+):
+    """Random K, tail bounds, minimum bin sizes / derivatives and parameter scales."""
+    torch.manual_seed(seed)
+    min_bin_width, min_bin_height = (f / num_bins for f in min_fraction)
+    x = inputs_for((64,), tail_bound)
+    params = spline_params((64,), num_bins, "linear", scale=scale)
+    kwargs = dict(inverse=inverse, tail_bound=tail_bound, min_bin_width=min_bin_width,
+                  min_bin_height=min_bin_height, min_derivative=min_derivative)  # fmt: skip
+    ref = nflows_rq.unconstrained_rational_quadratic_spline(x, *params, **kwargs)
+    ours = fastgen.unconstrained_rational_quadratic_spline(x, *params, **kwargs, backend="torch")
+    for a, b in zip(ours, ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)

@@ -59,6 +59,15 @@ def test_linear_tails(size, num_bins, inverse, device):
 
 
 @pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+def test_other_minimums_and_bound(inverse, device):
+    inputs = inputs_for((300,), 5.0)
+    params = spline_params((300,), 6, "linear", scale=2.0)
+    _check(fastgen.unconstrained_rational_quadratic_spline, inputs, params, device,
+           inverse=inverse, tail_bound=5.0, min_bin_width=0.05, min_bin_height=0.1,
+           min_derivative=0.2)  # fmt: skip
+
+
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
 @pytest.mark.parametrize("num_bins", [3, 8, 17])
 def test_circular_tails(num_bins, inverse, device):
     inputs = inputs_for((127,), BOUND)
