@@ -86,9 +86,11 @@ def _side_at_bin(e, c, scale, bin_idx, last, lower, upper, min_bin_size, BLOCK_K
     own = tl.sum(tl.where(pick, e, 0.0), axis=1) * scale
     below_lo = below_hi - own
     fraction_lo = below_lo + min_bin_size * bin_idx.to(tl.float32)
+    fraction_hi = tl.where(last, 1.0, below_hi + min_bin_size * (bin_idx + 1).to(tl.float32))
+    # Positions first, then their difference, so an input on an end knot is at theta 0 or 1.
     span = upper - lower
-    size = tl.where(last, 1.0 - fraction_lo, own + min_bin_size) * span
-    return lower + fraction_lo * span, size, below_lo, below_hi
+    lo = lower + fraction_lo * span
+    return lo, lower + fraction_hi * span - lo, below_lo, below_hi
 
 
 @triton.jit

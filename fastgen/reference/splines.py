@@ -75,8 +75,11 @@ def _side_at_bin(exp, knots, edges, lower, upper):
     num_bins, span = exp.shape[-1], upper - lower
     total = knots[..., num_bins:].contiguous()  # a strided divisor is 3x slower on the CPU
     fractions = knots.gather(-1, edges).div_(total)
-    lo = fractions[..., :1]
-    return _Side(exp, total, fractions, lo * span + lower, (fractions[..., 1:] - lo).mul_(span))
+    # Positions first, then their difference (as nflows): an input on an end knot is then
+    # exactly at theta = 0 or 1.
+    positions = fractions * span + lower
+    lo = positions[..., :1]
+    return _Side(exp, total, fractions, lo, positions[..., 1:] - lo)
 
 
 def _bin_derivatives(unnormalized, edges, num_bins: int, tails, min_derivative: float):
@@ -99,23 +102,23 @@ def _bin_derivatives(unnormalized, edges, num_bins: int, tails, min_derivative: 
     return columns, unnormalized, derivatives, fixed
 
 
-def _rq(theta, y_lo, height, delta, d_lo, d_hi, with_partials: bool):
+def _rq(theta, y_lo, height, delta, d_lo, d_hi, slope_sum, with_y: bool, with_partials: bool):
     """``y = y_lo + height * (delta theta^2 + d_lo tau) / D`` and
     ``log dy/dx = log(delta^2 M) - 2 log D``, ``tau = theta (1 - theta)``,
-    ``D = delta + (d_lo + d_hi - 2 delta) tau``,
+    ``D = delta + slope_sum tau``, ``slope_sum = d_lo + d_hi - 2 delta``,
     ``M = d_hi theta^2 + 2 delta tau + d_lo (1 - theta)^2``.
 
-    With ``with_partials``, also the partial derivatives of ``y`` and ``l = log dy/dx`` with
-    respect to theta, s = delta (= height / width), height, d_lo and d_hi, the others held
-    fixed: ``((y_theta, l_theta), (y_s, l_s), y_h, (y_d0, l_d0), (y_d1, l_d1))``.
+    ``y`` only ``with_y`` (the inverse knows it). With ``with_partials``, also the partial
+    derivatives of ``y`` and ``l = log dy/dx`` with respect to theta, s = delta (= height /
+    width), height, d_lo and d_hi, the others held fixed: ``((y_theta, l_theta), (y_s, l_s),
+    y_h, (y_d0, l_d0), (y_d1, l_d1))``.
     """
     one_minus = 1 - theta
     tau = theta * one_minus
     theta2 = theta * theta
-    slope_sum = (d_lo + d_hi).sub_(delta, alpha=2)
     denominator = torch.addcmul(delta, slope_sum, tau)
     numerator = torch.addcmul(delta * theta2, d_lo, tau)
-    y = torch.addcmul(y_lo, height, numerator / denominator)
+    y = torch.addcmul(y_lo, height, numerator / denominator) if with_y else None
     m = torch.addcmul(d_hi * theta2, delta, tau, value=2).addcmul_(d_lo, one_minus * one_minus)
     logabsdet = torch.log_((delta * delta).mul_(m)).sub_(torch.log(denominator), alpha=2)
     if not with_partials:
@@ -136,11 +139,10 @@ def _rq(theta, y_lo, height, delta, d_lo, d_hi, with_partials: bool):
     return y, logabsdet, ((y_theta, l_theta), (y_s, l_s), y_h, (y_d0, l_d0), (y_d1, l_d1))
 
 
-def _inverse_theta(inputs, y_lo, height, delta, d_lo, d_hi):
+def _inverse_theta(inputs, y_lo, height, delta, d_lo, slope_sum):
     """Root in [0, 1] of the bin's quadratic ``a theta^2 + b theta + c = 0``, in the stable
     form ``2c / (-b - sqrt(b^2 - 4ac))``."""
     dy = inputs - y_lo
-    slope_sum = (d_lo + d_hi).sub_(delta, alpha=2)
     a = torch.addcmul(dy * slope_sum, height, delta - d_lo)
     b = torch.addcmul(height * d_lo, dy, slope_sum, value=-1)
     c = -delta * dy
@@ -157,9 +159,9 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
     x_exp, x_knots = _knots(uw, mbw)
     y_exp, y_knots = _knots(uh, mbh)
     if inverse:
-        bin_idx = _bin_index((inputs - bottom) / (top - bottom), y_knots)
+        bin_idx = _bin_index(torch.sub(inputs, bottom).div_(top - bottom), y_knots)
     else:
-        bin_idx = _bin_index((inputs - left) / (right - left), x_knots)
+        bin_idx = _bin_index(torch.sub(inputs, left).div_(right - left), x_knots)
     num_bins = uw.shape[-1]
     edges = bin_idx + torch.arange(2, device=bin_idx.device)
     x = _side_at_bin(x_exp, x_knots, edges, left, right)
@@ -167,11 +169,14 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
     columns, unnormalized, derivatives, fixed = _bin_derivatives(ud, edges, num_bins, tails, mind)
     d_lo, d_hi = derivatives[..., :1], derivatives[..., 1:]
     delta = y.size / x.size
+    slope_sum = (d_lo + d_hi).sub_(delta, alpha=2)
     if inverse:
-        theta = _inverse_theta(inputs, y.lo, y.size, delta, d_lo, d_hi)
+        theta = _inverse_theta(inputs, y.lo, y.size, delta, d_lo, slope_sum)
     else:
-        theta = (inputs - x.lo) / x.size
-    outputs, logabsdet, partials = _rq(theta, y.lo, y.size, delta, d_lo, d_hi, grad)
+        theta = torch.sub(inputs, x.lo).div_(x.size)
+    outputs, logabsdet, partials = _rq(
+        theta, y.lo, y.size, delta, d_lo, d_hi, slope_sum, not inverse, grad
+    )
     if inverse:
         outputs, logabsdet = torch.addcmul(x.lo, theta, x.size), logabsdet.neg_()
     # The range is exactly the other interval: keep round-off from pushing an end point out
@@ -245,15 +250,14 @@ class RationalQuadraticSpline(torch.autograd.Function):
         left, right, bottom, top = bounds
         lower, upper = (bottom, top) if inverse else (left, right)
         inputs = inputs[..., None]
-        inside = (inputs >= lower) & (inputs <= upper)
         grad = any(ctx.needs_input_grad[:4])
         # Outside elements are evaluated at the bound (finite, then discarded), so no NaN or
-        # inf from them reaches the result or the gradients.
+        # inf from them reaches the result or the gradients. NaN inputs count as outside.
         clamped = inputs.clamp(lower, upper)
+        outside = clamped != inputs
         outputs, logabsdet, saved = _spline(
             clamped, uw, uh, ud, inverse, bounds, min_sizes, tails, grad
         )
-        outside = inside.logical_not_()
         if identity_outside:
             outputs = torch.where(outside, inputs, outputs)
             logabsdet.masked_fill_(outside, 0.0)
