@@ -16,8 +16,8 @@ each input read once and each output written once:
 * backward: reads ``x``, ``3K - 1`` parameters and 2 upstream gradients, writes ``3K``
   gradients: ``(6K + 2) b``, 200 B at K = 8 in float32.
 
-The PyTorch reference moves 1453 B per element forward and 3572 B forward+backward at K = 8
-(nflows: 2427 and 8951), counted op by op with ``python -m profiling.traffic``.
+The PyTorch reference moves 1377 B per element forward and 3554 B forward+backward at K = 8
+(nflows: 2430 and 8953), counted op by op with ``python -m profiling.traffic``.
 
 FLOPs per element (counting exp / log / sqrt as one): about ``22K + 50`` forward (per side:
 max, shift, exp, scan and sum over the row; the bin search; two masked picks per side; the
