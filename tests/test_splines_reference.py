@@ -275,3 +275,14 @@ def test_matches_nflows_for_any_settings(
     # round-off differently: float64 agreement is to about 1e-10 there, 1e-13 typically.
     for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-8)
+
+
+def test_many_bins():
+    """K = 300: past the narrow integer type used to count bins below 257."""
+    x = inputs_for((200,), BOUND)
+    params = spline_params((200,), 300, "linear")
+    for inverse in (False, True):
+        ref = _nflows(x, *params, inverse, "linear", BOUND)
+        ours = _fastgen(x, *params, inverse, "linear", BOUND)
+        for a, b in zip(ours, ref, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-9)

@@ -78,7 +78,9 @@ def _bin_index(fraction, knots):
     added to a knot."""
     num_bins = knots.shape[-1] - 1
     above = fraction * knots[..., num_bins:] >= knots[..., 1:num_bins]
-    return above.sum(dim=-1, keepdim=True, dtype=torch.int32).long()
+    # Summing bools in the narrowest type that holds K - 1 skips a wide copy of them.
+    count_dtype = torch.uint8 if num_bins <= 256 else torch.int32
+    return above.sum(dim=-1, keepdim=True, dtype=count_dtype).long()
 
 
 def _side_at_bin(exp, knots, edges, lower, upper):
