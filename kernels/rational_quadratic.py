@@ -16,7 +16,7 @@ each input read once and each output written once:
 * backward: reads ``x``, ``3K - 1`` parameters and 2 upstream gradients, writes ``3K``
   gradients: ``(6K + 2) b``, 200 B at K = 8 in float32.
 
-The PyTorch reference moves 1377 B per element forward and 3554 B forward+backward at K = 8
+The PyTorch reference moves 1499 B per element forward and 3728 B forward+backward at K = 8
 (nflows: 2430 and 8953), counted op by op with ``python -m profiling.traffic``.
 
 FLOPs per element (counting exp / log / sqrt as one): about ``22K + 50`` forward (per side:
