@@ -13,7 +13,6 @@ environment variable ``FASTGEN_BACKEND`` (default ``"auto"``).
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import os
 from collections.abc import Iterable
@@ -23,10 +22,8 @@ import torch
 BACKENDS = ("auto", "triton", "torch")
 
 
-@functools.cache
-def triton_available() -> bool:
-    """Whether the ``triton`` package is importable (cached; import is deferred to first use)."""
-    return importlib.util.find_spec("triton") is not None
+# Whether the triton package is installed, looked up once (importing it waits for first use).
+TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
 
 
 def triton_interpreter_enabled() -> bool:
@@ -67,7 +64,7 @@ def resolve_backend(
         return "torch"
 
     refusals = list(extra_refusals)
-    if not triton_available():
+    if not TRITON_AVAILABLE:
         refusals.append("triton is not installed")
     device = devices.pop() if devices else torch.device("cpu")
     if device.type == "cpu":

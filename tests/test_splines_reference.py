@@ -198,8 +198,9 @@ def test_extreme_unnormalized_values_stay_finite():
 
 
 def _compiled_step(x, w, h, d):
+    # the default backend (FASTGEN_BACKEND or auto) is resolved inside the graph too
     out, lad = fastgen.unconstrained_rational_quadratic_spline(
-        x, w, h, d, tails="linear", tail_bound=BOUND, backend="torch"
+        x, w, h, d, tails="linear", tail_bound=BOUND
     )
     back, _ = fastgen.unconstrained_rational_quadratic_spline(
         out, w, h, d, inverse=True, tails="linear", tail_bound=BOUND, backend="torch"
