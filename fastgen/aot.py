@@ -112,7 +112,8 @@ def compile_kernel(config: AotConfig, arch: int) -> KernelResources:
         stack=stack,
         local=local,
         shared=max(shared, compiled.metadata.shared),
-        tensor_cores=bool(re.search(r"\bw?gmma\b|\bmma\.sync\b|\bwgmma\.", compiled.asm["ptx"])),
+        # PTX tensor-core instructions: mma.sync.* (sm_80) and wgmma.mma_async.* (sm_90)
+        tensor_cores=bool(re.search(r"\b(?:wgmma|mma)\.", compiled.asm["ptx"])),
     )
 
 

@@ -101,10 +101,10 @@ def _derivative_columns(bin_idx, last, num_bins, TAILS: tl.constexpr):
         col_lo = tl.maximum(bin_idx - 1, 0)
         col_hi = tl.minimum(bin_idx, num_bins - 2)
         return col_lo, col_hi, bin_idx == 0, last
-    elif TAILS == 2:  # circular: (..., K), knot K is knot 0
-        return bin_idx, tl.where(last, 0, bin_idx + 1), bin_idx < 0, bin_idx < 0
-    else:  # bounded: (..., K + 1)
-        return bin_idx, bin_idx + 1, bin_idx < 0, bin_idx < 0
+    elif TAILS == 2:  # circular: (..., K), knot K is knot 0; no fixed slope
+        return bin_idx, tl.where(last, 0, bin_idx + 1), tl.zeros_like(last), tl.zeros_like(last)
+    else:  # bounded: (..., K + 1); no fixed slope
+        return bin_idx, bin_idx + 1, tl.zeros_like(last), tl.zeros_like(last)
 
 
 @triton.jit
