@@ -47,8 +47,7 @@ import pytest
 import torch
 
 import fastgen
-from fastgen.backend import resolve_backend
-from fastgen.splines import KERNEL_DTYPES
+from fastgen.backend import KERNEL_DTYPES, resolve_backend
 
 NUM_BINS = 8
 TAIL_BOUND = 3.0

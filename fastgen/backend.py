@@ -20,6 +20,10 @@ from collections.abc import Iterable
 import torch
 
 BACKENDS = ("auto", "triton", "torch")
+# What the kernels accept: computed in float32 inside them and returned in the input dtype.
+# float64 runs on the reference, which computes the half types in float32 too.
+KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 # Whether the triton package is installed, looked up once (importing it waits for first use).

@@ -7,36 +7,16 @@ arguments, shapes and numbers, plus circular tails (normflows convention) and a 
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from fastgen.backend import resolve_backend
+from fastgen._validation import check_finite_number, check_tensor
+from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
 from fastgen.reference.splines import RationalQuadraticSpline
 
 DEFAULT_MIN_BIN_WIDTH = 1e-3
 DEFAULT_MIN_BIN_HEIGHT = 1e-3
 DEFAULT_MIN_DERIVATIVE = 1e-3
 TAILS = ("linear", "circular")
-# Computed in float32 inside the kernel and returned in the input dtype; float64 runs on the
-# reference.
-KERNEL_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-_HALF_DTYPES = (torch.float16, torch.bfloat16)
-
-
-def _check_tensor(name: str, value) -> None:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must have a floating-point dtype, got {value.dtype}")
-
-
-def _check_finite_number(name: str, value) -> float:
-    if isinstance(value, torch.Tensor) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a Python number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
 
 
 def _spline(
@@ -50,7 +30,7 @@ def _spline(
         ("unnormalized_heights", heights),
         ("unnormalized_derivatives", derivatives),
     ):
-        _check_tensor(name, value)
+        check_tensor(name, value)
     dtypes = {t.dtype for t in (inputs, widths, heights, derivatives)}
     if len(dtypes) > 1:
         raise TypeError(
@@ -79,13 +59,13 @@ def _spline(
             f"{num_derivatives:+d} for these tails), got {tuple(derivatives.shape)}"
         )
     for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
-        value = _check_finite_number(name, value)
+        value = check_finite_number(name, value)
         if not 0 <= value * num_bins < 1:
             raise ValueError(
                 f"{name} must be in [0, 1 / num_bins) = [0, {1 / num_bins:g}) for num_bins = "
                 f"{num_bins}, got {value}"
             )
-    if _check_finite_number("min_derivative", min_derivative) < 0:
+    if check_finite_number("min_derivative", min_derivative) < 0:
         raise ValueError(f"min_derivative must be >= 0, got {min_derivative}")
     if tails is None and not torch.compiler.is_compiling() and inputs.numel() > 0:
         lower, upper = bounds[2:] if inverse else bounds[:2]
@@ -107,7 +87,7 @@ def _spline(
             *tensors, inverse, bounds, min_sizes, tails, identity_outside
         )
     dtype = inputs.dtype
-    if dtype in _HALF_DTYPES:
+    if dtype in HALF_DTYPES:
         tensors = tuple(t.float() for t in tensors)
     outputs, logabsdet = RationalQuadraticSpline.apply(
         *tensors, bool(inverse), bounds, min_sizes, tails, identity_outside
@@ -166,7 +146,7 @@ def unconstrained_rational_quadratic_spline(
     """
     if tails not in TAILS:
         raise ValueError(f"tails must be one of {TAILS}, got {tails!r}")
-    if _check_finite_number("tail_bound", tail_bound) <= 0:
+    if check_finite_number("tail_bound", tail_bound) <= 0:
         raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
     bound = float(tail_bound)
     return _spline(
@@ -216,7 +196,7 @@ def rational_quadratic_spline(
         TypeError: as :func:`unconstrained_rational_quadratic_spline`.
     """
     bounds = tuple(
-        _check_finite_number(name, value)
+        check_finite_number(name, value)
         for name, value in (("left", left), ("right", right), ("bottom", bottom), ("top", top))
     )
     if bounds[1] <= bounds[0]:
