@@ -15,6 +15,7 @@ time of the kernel at the given bandwidth (default 3.0 TB/s, an H100's measured 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -32,6 +33,10 @@ class TrafficCounter(TorchDispatchMode):
     def __init__(self):
         super().__init__()
         self.ops = self.read = self.written = 0
+
+    def bytes(self, per: torch.Tensor) -> float:
+        """Bytes read and written per element of ``per``."""
+        return (self.read + self.written) / per.numel()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -82,8 +87,48 @@ def spline_rows(elements: int, num_bins: int):
                 outputs, logabsdet = spline(*leaves, inverse=direction == "inverse", tail_bound=3.0)
                 if grad:
                     torch.autograd.grad(outputs.sum() + logabsdet.sum(), leaves)
-            moved = (counter.read + counter.written) / elements
-            yield "rq spline", name, direction, counter.ops, moved, fused
+            yield "rq spline", name, direction, counter.ops, counter.bytes(leaves[0]), fused
+
+
+def gradient_penalty_rows(elements: int, features: int = 64):
+    """The same rows for WGAN-GP's element-wise work on ``(elements / features, features)``
+    float32 samples: the interpolation (forward; the critic step needs no gradient of the
+    samples) and the penalty on the critic's gradients (forward and backward)."""
+    from fastgen import gan
+
+    def hand_written_interpolate(real, fake, eps):
+        return eps * real + (1 - eps) * fake
+
+    def hand_written_penalty(grads):
+        return 10.0 * ((grads.norm(2, dim=1) - 1) ** 2).mean()
+
+    providers = {
+        "fastgen-torch": (
+            lambda real, fake, eps: gan.interpolate(real, fake, eps, backend="torch"),
+            lambda grads: gan.penalty_from_gradients(grads, weight=10.0, backend="torch"),
+        ),
+        "hand-written": (hand_written_interpolate, hand_written_penalty),
+    }
+    value = 4  # float32
+    generator = torch.Generator().manual_seed(0)
+    batch = max(1, elements // features)
+    real, fake, grads = (torch.randn(batch, features, generator=generator) for _ in range(3))
+    eps = torch.rand(batch, 1, generator=generator)
+    for name, (interpolate, penalty) in providers.items():
+        with TrafficCounter() as counter:
+            interpolate(real, fake, eps)
+        yield "wgan-gp interpolation", name, "forward", counter.ops, counter.bytes(real), 3 * value
+        leaf = grads.clone().requires_grad_()
+        with TrafficCounter() as counter:
+            torch.autograd.grad(penalty(leaf), leaf)
+        yield (
+            "wgan-gp penalty",
+            name,
+            "forward+backward",
+            counter.ops,
+            counter.bytes(leaf),
+            (3 * value),
+        )
 
 
 def main(argv=None) -> None:
@@ -95,7 +140,10 @@ def main(argv=None) -> None:
     header = ("hot path", "reference", "direction", "ops", "B/elem", "fused B/elem", "ratio",
               f"fused floor at 2^20 elem, {args.bandwidth:g} TB/s")  # fmt: skip
     print(" | ".join(header))
-    for path, name, direction, ops, moved, fused in spline_rows(args.elements, args.num_bins):
+    rows = itertools.chain(
+        spline_rows(args.elements, args.num_bins), gradient_penalty_rows(args.elements)
+    )
+    for path, name, direction, ops, moved, fused in rows:
         floor_us = fused * 2**20 / (args.bandwidth * 1e12) * 1e6
         print(f"{path} | {name} | {direction} | {ops} | {moved:.0f} | {fused} | "
               f"{moved / fused:.1f}x | {floor_us:.1f} us")  # fmt: skip

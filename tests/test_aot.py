@@ -15,7 +15,14 @@ import pytest
 
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
-KERNELS = {"_rq_spline_forward_kernel", "_rq_spline_backward_kernel"}
+KERNELS = {
+    "_rq_spline_forward_kernel",
+    "_rq_spline_backward_kernel",
+    "_interpolate_kernel",
+    "_interpolate_backward_kernel",
+    "_sum_squares_kernel",
+    "_penalty_backward_kernel",
+}
 HELPERS = {
     "_softplus",
     "_load_inputs",
@@ -27,6 +34,9 @@ HELPERS = {
     "_rq",
     "_locate",
     "_store_grad_side",
+    "_tile",
+    "_load_tile",
+    "_store_tile",
 }
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from profiling.traffic import TrafficCounter, spline_rows
+from profiling.traffic import TrafficCounter, gradient_penalty_rows, spline_rows
 
 
 def test_counts_are_exact_on_a_hand_checked_sequence():
@@ -26,3 +26,18 @@ def test_spline_rows_cover_every_direction():
     assert {("fastgen-torch", d) for d in ("forward", "inverse", "forward+backward")} <= directions
     for *_, ops, moved, fused in rows:
         assert ops > 0 and moved > fused > 0
+
+
+def test_gradient_penalty_rows():
+    """torch.lerp is one pass: reads real, fake and the per-sample eps, writes x_hat; the
+    hand-written interpolation moves 7 values per element in 4 ops."""
+    batch, features = 8, 64
+    rows = {(path, name): (ops, moved, fused) for path, name, _, ops, moved, fused
+            in gradient_penalty_rows(batch * features, features)}  # fmt: skip
+    eps_bytes = 4 / features  # one float32 per sample, per element
+    assert rows["wgan-gp interpolation", "fastgen-torch"] == (1, 4 * 3 + eps_bytes, 12)
+    ops, moved, _ = rows["wgan-gp interpolation", "hand-written"]
+    # eps * real, 1 - eps (reads and writes a per-sample value), (1 - eps) * fake, +
+    assert ops == 4 and moved == 4 * 7 + 4 * eps_bytes
+    ops, moved, fused = rows["wgan-gp penalty", "fastgen-torch"]
+    assert ops > 1 and moved > fused == 12

@@ -1,0 +1,286 @@
+"""Gradient penalties for GAN critics: WGAN-GP (Gulrajani et al. 2017, arXiv:1704.00028) and
+R1 / R2 (Mescheder et al. 2018, arXiv:1801.04406).
+
+WGAN-GP's penalty, as the paper's Algorithm 1 writes it: one ``eps ~ U[0, 1]`` per sample,
+``x_hat = fake + eps * (real - fake)``, ``g_i = d critic(x_hat)_i / d x_hat_i`` (one
+``autograd.grad`` of the summed critic output, ``create_graph=True`` so that the penalty
+trains the critic) and ``weight * mean_i((||g_i||_2 - target)^2)`` with the norm taken over
+all of a sample's features. The building blocks :func:`interpolate` and
+:func:`penalty_from_gradients` are fused Triton kernels on CUDA tensors and fused PyTorch ops
+(``torch.lerp``, ``torch.linalg.vector_norm``) otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from fastgen._validation import check_finite_number, check_tensor
+from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.reference import gradient_penalty as reference
+
+Critic = Callable[..., torch.Tensor]
+
+
+def _check_samples(name: str, value: torch.Tensor) -> None:
+    check_tensor(name, value)
+    if value.dim() == 0 or len(value) == 0 or value[0].numel() == 0:
+        raise ValueError(
+            f"{name} must have shape (B, ...) with B >= 1 samples of >= 1 feature, "
+            f"got {tuple(value.shape)}"
+        )
+
+
+def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> None:
+    _check_samples("real", real)
+    _check_samples("fake", fake)
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} and "
+            f"{tuple(fake.shape)}"
+        )
+    if real.dtype != fake.dtype:
+        raise TypeError(f"real and fake must share one dtype, got {real.dtype} and {fake.dtype}")
+
+
+def _check_weight(name: str, value) -> float:
+    value = check_finite_number(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def interpolate(
+    real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor, *, backend: str | None = None
+) -> torch.Tensor:
+    """Per-sample interpolation ``x_hat = fake + eps * (real - fake)``.
+
+    Args:
+        real, fake: ``(B, ...)``, one floating dtype (float16 / bfloat16 computed in float32).
+        eps: ``(B,)`` or ``(B, 1, ..., 1)``, the interpolation weight of each sample, usually
+            drawn from ``U[0, 1]``; cast to ``real``'s dtype. It is a constant: it must not
+            require grad.
+        backend: ``"auto" | "triton" | "torch"`` (default: ``FASTGEN_BACKEND`` or ``auto``).
+
+    Returns:
+        ``x_hat`` of shape and dtype of ``real``; differentiable with respect to ``real`` and
+        ``fake`` (the gradients are ``eps * grad`` and ``(1 - eps) * grad``).
+
+    Raises:
+        TypeError: non-tensor or non-floating inputs, ``real`` and ``fake`` dtypes differ.
+        ValueError: shapes differ, no samples or no features, ``eps`` has not ``B`` elements
+            in a per-sample shape, or requires grad.
+    """
+    _check_pair(real, fake)
+    check_tensor("eps", eps)
+    batch = len(real)
+    per_sample = (batch,) + (1,) * (real.dim() - 1)
+    if eps.shape not in ((batch,), per_sample):
+        raise ValueError(
+            f"eps must have shape ({batch},) or {per_sample} (one value per sample), got "
+            f"{tuple(eps.shape)}"
+        )
+    if eps.requires_grad:
+        raise ValueError("eps must not require grad: the interpolation weights are constants")
+    eps = eps.reshape(batch).to(real.dtype)
+    if resolve_backend(backend, (real, fake, eps), supported_dtypes=KERNEL_DTYPES) == "triton":
+        from fastgen.kernels.gradient_penalty import InterpolateTriton
+
+        return InterpolateTriton.apply(real, fake, eps)
+    return reference.interpolate(real, fake, eps)
+
+
+def penalty_from_gradients(
+    gradients: torch.Tensor,
+    target: float = 1.0,
+    one_sided: bool = False,
+    *,
+    weight: float = 1.0,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """``weight * mean_i((||g_i||_2 - target)^2)`` over the samples of ``gradients``.
+
+    ``one_sided=True`` penalises only norms above ``target``: ``max(0, ||g_i|| - target)^2``
+    (Petzka et al. 2018's WGAN-LP form). The norm of each sample is taken over all its
+    features, accumulated in float32 for float16 / bfloat16 gradients. The derivative is
+    ``weight * 2 (||g_i|| - target) / ||g_i|| * g_i / B``, zero for a zero row (never NaN).
+
+    Args:
+        gradients: ``(B, ...)`` floating, typically ``d critic / d x`` from
+            ``torch.autograd.grad(..., create_graph=True)``.
+        target: the norm the penalty pulls towards (1 for WGAN-GP, 0 for R1 / R2), >= 0.
+        one_sided: penalise only norms above ``target``.
+        weight: the multiplier, >= 0.
+        backend: ``"auto" | "triton" | "torch"``.
+
+    Returns:
+        A 0-d tensor in ``gradients``' dtype, differentiable with respect to ``gradients``.
+
+    Raises:
+        TypeError: non-tensor or non-floating ``gradients``, non-number ``target``/``weight``.
+        ValueError: no samples or no features, ``target`` or ``weight`` negative or not finite.
+    """
+    _check_samples("gradients", gradients)
+    target = _check_weight("target", target)
+    weight = _check_weight("weight", weight)
+    one_sided = bool(one_sided)
+    if resolve_backend(backend, (gradients,), supported_dtypes=KERNEL_DTYPES) == "triton":
+        from fastgen.kernels.gradient_penalty import GradientPenaltyTriton
+
+        return GradientPenaltyTriton.apply(gradients, target, one_sided, weight)
+    return reference.penalty_from_gradients(gradients, target, one_sided, weight)
+
+
+def _critic_output(critic: Critic, inputs: torch.Tensor, context) -> torch.Tensor:
+    """``critic(inputs[, context])`` as ``(B,)``; ``context`` is passed unchanged."""
+    output = critic(inputs) if context is None else critic(inputs, context)
+    batch = len(inputs)
+    if not isinstance(output, torch.Tensor) or output.shape not in ((batch,), (batch, 1)):
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        raise ValueError(f"critic output must have shape ({batch},) or ({batch}, 1), got {shape}")
+    return output.reshape(batch)
+
+
+def _critic_gradients(critic: Critic, inputs: torch.Tensor, context) -> torch.Tensor:
+    """``d sum(critic(inputs)) / d inputs``, with ``create_graph=True`` whenever gradients
+    are enabled so that a penalty on it trains the critic. ``inputs`` that do not require
+    grad are detached into a leaf that does; ``context`` is not differentiated."""
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        if not inputs.requires_grad:
+            inputs = inputs.detach().requires_grad_()
+        output = _critic_output(critic, inputs, context)
+        if not output.requires_grad:
+            raise ValueError("critic output does not depend on its input: no gradient to penalise")
+        (gradients,) = torch.autograd.grad(output.sum(), inputs, create_graph=create_graph)
+    return gradients
+
+
+def gradient_penalty(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    context: torch.Tensor | None = None,
+    weight: float = 10.0,
+    target: float = 1.0,
+    one_sided: bool = False,
+    eps: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """WGAN-GP gradient penalty ``weight * mean_i((||d critic(x_hat_i) / d x_hat_i|| - target)^2)``
+    with ``x_hat = fake + eps * (real - fake)`` (Gulrajani et al. 2017, arXiv:1704.00028).
+
+    Args:
+        critic: ``critic(x)`` or, with ``context``, ``critic(x, context)``, returning ``(B,)``
+            or ``(B, 1)``.
+        real, fake: ``(B, ...)`` samples (tabular ``(B, D)`` or images ``(B, C, H, W)``), one
+            floating dtype. Pass ``fake.detach()`` in the critic step.
+        context: conditions for a conditional critic, passed unchanged; its gradient is not
+            penalised.
+        weight: the penalty's multiplier (lambda, 10 in the paper), >= 0.
+        target: the norm the penalty pulls towards, >= 0.
+        one_sided: penalise only norms above ``target`` (see :func:`penalty_from_gradients`).
+        eps: ``(B,)`` or ``(B, 1, ..., 1)`` interpolation weights; default one draw from
+            ``U[0, 1]`` per sample with ``generator`` (reproducible with a seeded one).
+        generator: the ``torch.Generator`` for ``eps``, on ``real``'s device.
+        backend: ``"auto" | "triton" | "torch"`` for the interpolation and the penalty.
+
+    Returns:
+        A 0-d tensor in ``real``'s dtype. ``backward()`` reaches the critic's parameters
+        through the second derivative, and ``real`` / ``fake`` when they require grad.
+
+    Raises:
+        TypeError / ValueError: as :func:`interpolate` and :func:`penalty_from_gradients`,
+            and for a critic output that is not ``(B,)`` or ``(B, 1)``.
+    """
+    _check_pair(real, fake)
+    _check_weight("weight", weight)
+    if eps is None:
+        shape = (len(real),) + (1,) * (real.dim() - 1)
+        eps = torch.rand(shape, generator=generator, dtype=real.dtype, device=real.device)
+    x_hat = interpolate(real, fake, eps, backend=backend)
+    gradients = _critic_gradients(critic, x_hat, context)
+    return penalty_from_gradients(gradients, target, one_sided, weight=weight, backend=backend)
+
+
+def r1_penalty(
+    critic: Critic,
+    real: torch.Tensor,
+    *,
+    gamma: float = 10.0,
+    context: torch.Tensor | None = None,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """R1 penalty ``gamma / 2 * mean_i(||d critic(x_i) / d x_i||^2)`` on real samples
+    (Mescheder et al. 2018, arXiv:1801.04406).
+
+    Args:
+        critic: as in :func:`gradient_penalty`.
+        real: ``(B, ...)`` floating samples; gradients flow back into them only if they
+            already require grad.
+        gamma: >= 0. context, backend: as in :func:`gradient_penalty`.
+
+    Returns:
+        A 0-d tensor in ``real``'s dtype.
+    """
+    return _squared_gradient_penalty(critic, "real", real, gamma, context, backend)
+
+
+def r2_penalty(
+    critic: Critic,
+    fake: torch.Tensor,
+    *,
+    gamma: float = 10.0,
+    context: torch.Tensor | None = None,
+    backend: str | None = None,
+) -> torch.Tensor:
+    """R2 penalty: :func:`r1_penalty`'s formula on generated samples (pass ``fake.detach()``
+    in the critic step)."""
+    return _squared_gradient_penalty(critic, "fake", fake, gamma, context, backend)
+
+
+def _squared_gradient_penalty(critic, name, samples, gamma, context, backend):
+    _check_samples(name, samples)
+    gamma = _check_weight("gamma", gamma)
+    gradients = _critic_gradients(critic, samples, context)
+    return penalty_from_gradients(gradients, 0.0, weight=gamma / 2, backend=backend)
+
+
+def wgan_gp_critic_loss(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    context: torch.Tensor | None = None,
+    weight: float = 10.0,
+    target: float = 1.0,
+    one_sided: bool = False,
+    eps: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    backend: str | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The WGAN-GP critic loss ``mean critic(fake) - mean critic(real) + gradient_penalty``.
+
+    ``fake`` is detached (the critic step does not train the generator). Arguments are
+    :func:`gradient_penalty`'s; the same ``context`` conditions real, fake and interpolated
+    samples.
+
+    Returns:
+        ``(loss, stats)``: the 0-d loss, and detached 0-d tensors ``stats["wasserstein"]``
+        (``mean critic(real) - mean critic(fake)``, the critic's Wasserstein estimate) and
+        ``stats["gradient_penalty"]``.
+    """
+    _check_pair(real, fake)
+    fake = fake.detach()
+    critic_real = _critic_output(critic, real, context)
+    critic_fake = _critic_output(critic, fake, context)
+    penalty = gradient_penalty(
+        critic, real, fake, context=context, weight=weight, target=target,
+        one_sided=one_sided, eps=eps, generator=generator, backend=backend,
+    )  # fmt: skip
+    wasserstein = critic_real.mean() - critic_fake.mean()
+    stats = {"wasserstein": wasserstein.detach(), "gradient_penalty": penalty.detach()}
+    return penalty - wasserstein, stats

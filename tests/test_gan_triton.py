@@ -1,0 +1,100 @@
+"""The gradient-penalty Triton kernels against the float64 reference: interpolation and
+penalty, forward and backward, short and long rows (one and several tiles per row), strided
+inputs and half precision, outputs poisoned with NaN before each launch. Without a GPU they
+run under TRITON_INTERPRET=1 (tests/conftest.py)."""
+
+import pytest
+import torch
+from tolerances import assert_close_to_reference
+
+import fastgen.gan as gan
+
+pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
+gradient_penalty = pytest.importorskip("fastgen.kernels.gradient_penalty")
+
+# (B, features): whole rows per tile, a partial tile, and rows split over several tiles.
+SHAPES = [(1, 1), (3, 5), (1000, 3), (7, 127), (5, 2 * gradient_penalty.TILE_ELEMENTS + 3)]
+
+
+@pytest.fixture(autouse=True)
+def poisoned_outputs(monkeypatch):
+    """Every tensor a launcher allocates starts as NaN: an unwritten element fails."""
+
+    def new_empty(shape, dtype, device):
+        return torch.full(shape, float("nan"), dtype=dtype, device=device)
+
+    monkeypatch.setattr(gradient_penalty, "new_empty", new_empty)
+
+
+def _interpolation(real, fake, eps, upstream, dtype, backend, device):
+    leaves = [t.to(device=device, dtype=dtype).requires_grad_() for t in (real, fake)]
+    x_hat = gan.interpolate(*leaves, eps.to(device=device, dtype=dtype), backend=backend)
+    grads = torch.autograd.grad(x_hat, leaves, upstream.to(device=device, dtype=dtype))
+    return [t.detach().cpu() for t in (x_hat, *grads)]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_interpolate(shape, device):
+    real, fake, upstream = (torch.randn(shape, dtype=torch.float64) for _ in range(3))
+    eps = torch.rand(shape[0], dtype=torch.float64)
+    runs = [_interpolation(real, fake, eps, upstream, dtype, backend, device)
+            for dtype, backend in ((torch.float64, "torch"), (torch.float32, "torch"),
+                                   (torch.float32, "triton"))]  # fmt: skip
+    for name, ref64, ref32, ours in zip(("x_hat", "grad real", "grad fake"), *runs, strict=True):
+        assert ours.dtype == torch.float32 and ours.shape == shape
+        assert_close_to_reference(ours, ref64, ref32, f"triton {name}")
+
+
+def _penalty(gradients, dtype, backend, device, **kwargs):
+    leaf = gradients.to(device=device, dtype=dtype).requires_grad_()
+    penalty = gan.penalty_from_gradients(leaf, backend=backend, **kwargs)
+    (grad,) = torch.autograd.grad(penalty, leaf)
+    return [t.detach().cpu() for t in (penalty, grad)]
+
+
+@pytest.mark.parametrize("one_sided", [False, True])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_penalty(shape, one_sided, device):
+    # norms spread around the target, so that the one-sided clamp is active for some rows
+    gradients = torch.randn(shape, dtype=torch.float64) / shape[1] ** 0.5
+    gradients *= torch.rand(shape[0], 1, dtype=torch.float64) * 2
+    kwargs = dict(target=1.0, one_sided=one_sided, weight=10.0)
+    runs = [_penalty(gradients, dtype, backend, device, **kwargs)
+            for dtype, backend in ((torch.float64, "torch"), (torch.float32, "torch"),
+                                   (torch.float32, "triton"))]  # fmt: skip
+    for name, ref64, ref32, ours in zip(("penalty", "grad gradients"), *runs, strict=True):
+        assert ours.dtype == torch.float32
+        assert_close_to_reference(ours, ref64, ref32, f"triton {name}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_accumulates_in_float32(dtype, device):
+    """Half-precision data, float32 arithmetic: the kernels equal the reference, which
+    computes in float32 too, within one rounding of the half type (the two evaluate the
+    interpolation in different orders)."""
+    shape, ulp = (6, 3000), torch.finfo(dtype).eps
+    real, fake, upstream = (torch.randn(shape).to(dtype) for _ in range(3))
+    eps = torch.rand(shape[0]).to(dtype)
+    ours = _interpolation(real, fake, eps, upstream, dtype, "triton", device)
+    ref = _interpolation(real, fake, eps, upstream, torch.float32, "torch", device)
+    for a, b in zip(ours, ref, strict=True):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a.float(), b.to(dtype).float(), rtol=ulp, atol=0)
+    gradients = torch.randn(shape).to(dtype) / 40
+    ours = _penalty(gradients, dtype, "triton", device)
+    ref = _penalty(gradients, torch.float32, "torch", device)
+    for a, b in zip(ours, ref, strict=True):
+        assert a.dtype == dtype
+        torch.testing.assert_close(a.float(), b.to(dtype).float(), rtol=ulp, atol=0)
+
+
+def test_strided_inputs_are_read_in_place(device):
+    """Transposed views and a channels-last image batch: strides go to the kernel."""
+    real = torch.randn(40, 6, device=device).t()  # (6, 40), column stride 6
+    fake = torch.randn(6, 40, device=device)
+    eps = torch.rand(12, device=device)[::2]
+    expected = gan.interpolate(real, fake, eps, backend="torch")
+    torch.testing.assert_close(gan.interpolate(real, fake, eps, backend="triton"), expected)
+    images = torch.randn(3, 4, 5, 5, device=device).to(memory_format=torch.channels_last)
+    ours = gan.penalty_from_gradients(images, backend="triton")
+    torch.testing.assert_close(ours, gan.penalty_from_gradients(images, backend="torch"))
