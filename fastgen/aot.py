@@ -7,7 +7,8 @@ memory, and whether tensor-core instructions (``mma`` / ``wgmma``) appear in the
 
 ``python -m fastgen.aot [--json]`` compiles every kernel's representative configurations
 (``AOT_CONFIGS`` of each module in ``fastgen.kernels``) for sm_80 and sm_90 and prints the
-table; it also lists every ``@triton.jit`` function that no configured kernel reaches. It
+table; it also lists every ``@triton.jit`` function that no configured kernel reaches, and
+exits with status 1 when a kernel spills or a function is reached by no configuration. It
 needs the real compiler, so it refuses to run under ``TRITON_INTERPRET=1``.
 """
 
@@ -204,9 +205,11 @@ def main(argv=None) -> int:
         print(json.dumps(payload, indent=1))
     else:
         print(format_table(rows))
-        if missing:
-            print("not compiled by any configuration:", ", ".join(missing))
-    return 0
+    spilling = sorted({f"{r.kernel} ({r.label}, sm_{r.arch})" for r in rows if r.spills})
+    for problem, names in (("spills", spilling), ("not compiled by any configuration", missing)):
+        if names:
+            print(f"{problem}: {', '.join(names)}", file=sys.stderr)
+    return 1 if spilling or missing else 0
 
 
 if __name__ == "__main__":

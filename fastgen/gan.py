@@ -18,6 +18,7 @@ import torch
 
 from fastgen._validation import check_finite_number, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.profiling import annotate
 from fastgen.reference import gradient_penalty as reference
 
 Critic = Callable[..., torch.Tensor]
@@ -51,6 +52,7 @@ def _check_weight(name: str, value) -> float:
     return value
 
 
+@annotate("fastgen.interpolate")
 def interpolate(
     real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor, *, backend: str | None = None
 ) -> torch.Tensor:
@@ -91,6 +93,7 @@ def interpolate(
     return reference.interpolate(real, fake, eps)
 
 
+@annotate("fastgen.penalty_from_gradients")
 def penalty_from_gradients(
     gradients: torch.Tensor,
     target: float = 1.0,

@@ -11,6 +11,7 @@ import torch
 
 from fastgen._validation import check_finite_number, check_tensor
 from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
+from fastgen.profiling import annotate
 from fastgen.reference.splines import RationalQuadraticSpline
 
 DEFAULT_MIN_BIN_WIDTH = 1e-3
@@ -19,6 +20,7 @@ DEFAULT_MIN_DERIVATIVE = 1e-3
 TAILS = ("linear", "circular")
 
 
+@annotate("fastgen.rq_spline")
 def _spline(
     inputs, widths, heights, derivatives, inverse, bounds, min_bin_width, min_bin_height,
     min_derivative, tails, backend,
