@@ -16,6 +16,11 @@ import pytest
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
 KERNELS = {"_rq_spline_forward_kernel", "_rq_spline_backward_kernel"}
+KERNELS |= {
+    "_masked_linear_forward_kernel",
+    "_masked_linear_grad_input_kernel",
+    "_masked_linear_grad_weight_kernel",
+}
 HELPERS = {
     "_softplus",
     "_load_inputs",
@@ -28,6 +33,7 @@ HELPERS = {
     "_locate",
     "_store_grad_side",
 }
+HELPERS |= {"_connected", "_live", "_operand", "_activation", "_activation_grad", "_load_grad"}
 
 
 @pytest.fixture(scope="module")
