@@ -380,32 +380,35 @@ def masked_linear_grad_weight(
 
 
 class MaskedLinearTriton(torch.autograd.Function):
-    """Autograd glue. Saves ``x``, ``W``, the degrees and ``y`` (or ``z`` for gelu / silu);
+    """Autograd glue on 2-D ``x (M, K)``. Saves ``x``, ``W``, the degrees and, for the
+    activation's derivative, ``y`` (relu, tanh, elu) or ``z`` (gelu, silu); nothing else
+    without an activation, so callers may modify the output in place (nflows does).
     ``W * M`` is never formed."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, in_degrees, out_degrees, strict, activation):
         code = ACTIVATION_CODES[activation]
         store_pre = code in NEEDS_PRE_ACTIVATION and any(ctx.needs_input_grad[:3])
-        x2 = x.reshape(-1, x.shape[-1])
-        y, z = masked_linear_forward(x2, weight, bias, in_degrees, out_degrees, strict, code,
+        y, z = masked_linear_forward(x, weight, bias, in_degrees, out_degrees, strict, code,
                                      store_pre)  # fmt: skip
-        ctx.save_for_backward(x2, weight, in_degrees, out_degrees, z if store_pre else y)
-        ctx.settings = (bool(strict), code, bias is not None, tuple(x.shape))
-        return y.view(*x.shape[:-1], weight.shape[0])
+        saved = z if store_pre else (y if code != ACT_NONE else None)
+        ctx.save_for_backward(x, weight, in_degrees, out_degrees, saved)
+        ctx.settings = (bool(strict), code, bias is not None)
+        return y
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y):
-        x2, weight, in_degrees, out_degrees, saved = ctx.saved_tensors
-        strict, code, has_bias, x_shape = ctx.settings
-        grad = grad_y.reshape(-1, weight.shape[0])
+        x, weight, in_degrees, out_degrees, saved = ctx.saved_tensors
+        strict, code, has_bias = ctx.settings
+        # without an activation the kernels never read ``saved``: any (M, N) tensor will do
+        saved = grad_y if saved is None else saved
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = masked_linear_grad_input(grad, saved, weight, in_degrees, out_degrees,
-                                              strict, code).view(x_shape)  # fmt: skip
+            grad_x = masked_linear_grad_input(grad_y, saved, weight, in_degrees, out_degrees,
+                                              strict, code)  # fmt: skip
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            grad_w, grad_b = masked_linear_grad_weight(grad, saved, x2, in_degrees, out_degrees,
+            grad_w, grad_b = masked_linear_grad_weight(grad_y, saved, x, in_degrees, out_degrees,
                                                        has_bias, strict, code)  # fmt: skip
             grad_b = grad_b if has_bias else None
         return grad_x, grad_w, grad_b, None, None, None, None
@@ -413,8 +416,10 @@ class MaskedLinearTriton(torch.autograd.Function):
 
 def masked_linear_triton(x, weight, bias, in_degrees, out_degrees, strict, activation):
     """Same contract as ``fastgen.reference.masked_linear.masked_linear``, with int32 degrees
-    in place of the mask."""
-    return MaskedLinearTriton.apply(x, weight, bias, in_degrees, out_degrees, strict, activation)
+    in place of the mask; ``x (..., K)`` is viewed as 2-D outside the autograd Function."""
+    y = MaskedLinearTriton.apply(x.reshape(-1, x.shape[-1]), weight, bias, in_degrees,
+                                 out_degrees, strict, activation)  # fmt: skip
+    return y.view(*x.shape[:-1], weight.shape[0])
 
 
 # Representative compilations for fastgen.aot: a hidden layer (256 -> 256, relu / gelu with
