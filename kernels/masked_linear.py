@@ -304,6 +304,8 @@ def masked_linear_forward(
     z = new_empty((m, n) if store_pre else (0,), x.dtype, x.device)
     if m == 0 or n == 0:
         return y, z
+    # a vector of N elements, read with unit stride: a copy when strided costs nothing
+    bias = None if bias is None else bias.contiguous()
     block_m, block_n, block_k = block_settings(m, n, k)
     grid = (triton.cdiv(m, block_m), triton.cdiv(n, block_n))
     with device_guard(x):
@@ -389,6 +391,8 @@ class MaskedLinearTriton(torch.autograd.Function):
     def forward(ctx, x, weight, bias, in_degrees, out_degrees, strict, activation):
         code = ACTIVATION_CODES[activation]
         store_pre = code in NEEDS_PRE_ACTIVATION and any(ctx.needs_input_grad[:3])
+        # the kernels read the degrees with unit stride (vectors: copies cost nothing)
+        in_degrees, out_degrees = in_degrees.contiguous(), out_degrees.contiguous()
         y, z = masked_linear_forward(x, weight, bias, in_degrees, out_degrees, strict, code,
                                      store_pre)  # fmt: skip
         saved = z if store_pre else (y if code != ACT_NONE else None)
