@@ -439,20 +439,24 @@ def _aot(kernel, dtype, label, **constexprs):
     block_m, block_n, block_k = block_settings(4096, 256, 256)
     return AotConfig(
         kernel,
-        constexprs=dict(
-            PRECISION="ieee",
-            UPCAST=False,
-            BLOCK_M=block_m,
-            BLOCK_N=block_n,
-            BLOCK_K=block_k,
+        constexprs={
+            "PRECISION": "ieee",
+            "UPCAST": False,
+            "BLOCK_M": block_m,
+            "BLOCK_N": block_n,
+            "BLOCK_K": block_k,
             **constexprs,
-        ),  # fmt: skip
+        },  # fmt: skip
         types=types,
         label=f"{label} {dtype}",
     )
 
 
 AOT_CONFIGS = [
+    # float32 with torch.backends.cuda.matmul.allow_tf32: the tensor-core path of float32
+    _aot(_masked_linear_forward_kernel, "fp32", "hidden relu tf32", HAS_BIAS=True,
+         STRICT=False, ACT=ACT_RELU, STORE_PRE=False, PRECISION="tf32"),  # fmt: skip
+] + [
     config
     for dtype in ("fp32", "bf16")
     for config in (
