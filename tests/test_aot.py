@@ -22,6 +22,9 @@ KERNELS = {
     "_interpolate_backward_kernel",
     "_sum_squares_kernel",
     "_penalty_backward_kernel",
+    "_masked_linear_forward_kernel",
+    "_masked_linear_grad_input_kernel",
+    "_masked_linear_grad_weight_kernel",
 }
 HELPERS = {
     "_softplus",
@@ -37,6 +40,12 @@ HELPERS = {
     "_tile",
     "_load_tile",
     "_store_tile",
+    "_connected",
+    "_live",
+    "_operand",
+    "_activation",
+    "_activation_grad",
+    "_load_grad",
 }
 
 

@@ -1,0 +1,1 @@
+"""Drop-in integrations of fastgen into other libraries (nflows)."""
