@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
 KERNELS = {"_rq_spline_forward_kernel", "_rq_spline_backward_kernel"}
+KERNELS |= {"_softmin_kernel", "_softmin_grad_kernel"}
 HELPERS = {
     "_softplus",
     "_load_inputs",
@@ -28,6 +29,7 @@ HELPERS = {
     "_locate",
     "_store_grad_side",
 }
+HELPERS |= {"_squared_distances", "_cost", "_problem", "_point_base", "_log_weights_tile"}
 
 
 @pytest.fixture(scope="module")
