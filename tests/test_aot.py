@@ -25,6 +25,8 @@ KERNELS = {
     "_masked_linear_forward_kernel",
     "_masked_linear_grad_input_kernel",
     "_masked_linear_grad_weight_kernel",
+    "_softmin_kernel",
+    "_softmin_grad_kernel",
 }
 HELPERS = {
     "_softplus",
@@ -46,6 +48,11 @@ HELPERS = {
     "_activation",
     "_activation_grad",
     "_load_grad",
+    "_squared_distances",
+    "_cost",
+    "_problem",
+    "_point_base",
+    "_log_weights_tile",
 }
 
 
