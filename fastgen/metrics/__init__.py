@@ -1,0 +1,6 @@
+"""Sample-based evaluation metrics for generative models."""
+
+from fastgen.metrics.frechet import FeatureStatistics as FeatureStatistics
+from fastgen.metrics.frechet import FrechetDistance as FrechetDistance
+from fastgen.metrics.frechet import calculate_frechet_distance as calculate_frechet_distance
+from fastgen.metrics.frechet import frechet_distance as frechet_distance
