@@ -16,6 +16,7 @@ import pytest
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
 KERNELS = {"_rq_spline_forward_kernel", "_rq_spline_backward_kernel"}
+KERNELS |= {"_fused_gemm_kernel"}
 HELPERS = {
     "_softplus",
     "_load_inputs",
