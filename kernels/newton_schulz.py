@@ -25,6 +25,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from .tiles import _tile_matmul
 from .utils import AotConfig, device_guard, new_empty
 
 DEFAULT_INPUT_PRECISION = "tf32"
@@ -47,15 +48,8 @@ def _fused_gemm_kernel(
     col_mask = cols < n
     a_rows = a_ptr + batch * stride_a_batch + rows[:, None] * stride_a_row
     b_cols = b_ptr + batch * stride_b_batch + cols[None, :] * stride_b_col
-    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    for k in range(0, n, BLOCK_K):
-        ks = k + tl.arange(0, BLOCK_K)
-        k_mask = ks < n
-        a = tl.load(a_rows + ks[None, :] * stride_a_col, mask=row_mask[:, None] & k_mask[None, :],
-                    other=0.0)  # fmt: skip
-        b = tl.load(b_cols + ks[:, None] * stride_b_row, mask=k_mask[:, None] & col_mask[None, :],
-                    other=0.0)  # fmt: skip
-        acc = tl.dot(a, b, acc, input_precision=INPUT_PRECISION)
+    acc = _tile_matmul(a_rows, stride_a_col, row_mask, b_cols, stride_b_row, col_mask, n,
+                       INPUT_PRECISION, BLOCK_M, BLOCK_N, BLOCK_K)  # fmt: skip
     # Epilogue: alpha A B + beta C + gamma I while the tile is in registers.
     out = alpha * acc
     mask = row_mask[:, None] & col_mask[None, :]

@@ -17,6 +17,7 @@ pytest.importorskip("triton", reason="triton is not installed (optional on CPU)"
 
 KERNELS = {"_rq_spline_forward_kernel", "_rq_spline_backward_kernel"}
 KERNELS |= {"_fused_gemm_kernel"}
+KERNELS |= {"_kernel_sum_kernel"}
 HELPERS = {
     "_softplus",
     "_load_inputs",
@@ -29,6 +30,7 @@ HELPERS = {
     "_locate",
     "_store_grad_side",
 }
+HELPERS |= {"_tile_matmul"}
 
 
 @pytest.fixture(scope="module")
