@@ -27,6 +27,8 @@ KERNELS = {
     "_masked_linear_grad_weight_kernel",
     "_softmin_kernel",
     "_softmin_grad_kernel",
+    "_fused_gemm_kernel",
+    "_kernel_sum_kernel",
 }
 HELPERS = {
     "_softplus",
@@ -53,6 +55,7 @@ HELPERS = {
     "_problem",
     "_point_base",
     "_log_weights_tile",
+    "_tile_matmul",
 }
 
 

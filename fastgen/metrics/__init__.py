@@ -1,5 +1,13 @@
-"""Sample-based evaluation metrics for generative models."""
+"""Sample-based evaluation metrics for generative models: optimal transport (Sinkhorn,
+Wasserstein, EMD), Fréchet distances (FID, FPD) and kernel distances (KID, KPD)."""
 
+from fastgen.metrics.frechet import (
+    FeatureStatistics,
+    FrechetDistance,
+    calculate_frechet_distance,
+    frechet_distance,
+)
+from fastgen.metrics.kernel_distance import kernel_inception_distance, mmd2_unbiased
 from fastgen.metrics.optimal_transport import (
     SamplesLoss,
     emd,
@@ -8,11 +16,20 @@ from fastgen.metrics.optimal_transport import (
     sliced_wasserstein,
     wasserstein_1d,
 )
+from fastgen.metrics.physics import frechet_physics_distance, kernel_physics_distance
 
 __all__ = [
+    "FeatureStatistics",
+    "FrechetDistance",
     "SamplesLoss",
+    "calculate_frechet_distance",
     "emd",
     "emd2",
+    "frechet_distance",
+    "frechet_physics_distance",
+    "kernel_inception_distance",
+    "kernel_physics_distance",
+    "mmd2_unbiased",
     "sinkhorn_divergence",
     "sliced_wasserstein",
     "wasserstein_1d",

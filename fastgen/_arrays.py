@@ -1,0 +1,35 @@
+"""Array arguments of the metrics and linear-algebra entry points: NumPy, torch or DLPack."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def as_float_tensor(name: str, value) -> torch.Tensor:
+    """``value`` as a floating-point ``torch.Tensor`` without a copy where possible.
+
+    Accepts a ``torch.Tensor``, a NumPy array (or NumPy scalar) or any object with
+    ``__dlpack__`` (CuPy, JAX, ...). Raises ``TypeError`` naming ``name`` for anything else
+    or for a non-floating dtype.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, (np.ndarray, np.generic)):
+        tensor = torch.as_tensor(np.asarray(value))
+    elif hasattr(value, "__dlpack__"):
+        tensor = torch.from_dlpack(value)
+    else:
+        raise TypeError(
+            f"{name} must be a torch.Tensor, a NumPy array or a DLPack array, "
+            f"got {type(value).__name__}"
+        )
+    if not tensor.is_floating_point():
+        raise TypeError(f"{name} must have a floating-point dtype, got {tensor.dtype}")
+    return tensor
+
+
+def check_finite(name: str, tensor: torch.Tensor) -> None:
+    """``ValueError`` when ``tensor`` holds NaN or inf (one host synchronisation)."""
+    if not bool(torch.isfinite(tensor).all()):
+        raise ValueError(f"{name} must be finite, got NaN or inf entries")

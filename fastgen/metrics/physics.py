@@ -1,0 +1,166 @@
+"""Fréchet and kernel physics distances (FPD, KPD; Kansal et al. 2022, arXiv:2211.10295),
+with JetNet's conventions (``jetnet.evaluation.fpd`` / ``kpd``): same arguments, same random
+draws for the same seed, same fit and spread.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from fastgen.metrics.frechet import FeatureStatistics, calculate_frechet_distance
+from fastgen.metrics.kernel_distance import (
+    _check_features,
+    _check_number,
+    _check_pair,
+    _mmd2,
+)
+
+RECOMMENDED_SAMPLES = 50_000
+
+
+def _prepare(real, fake, normalise):
+    """Validated ``(N, D)`` tensors, divided by the real features' max |value| per feature
+    (1 where that is 0) when ``normalise``, as JetNet does."""
+    x = _check_features("real_features", real)
+    y = _check_features("gen_features", fake)
+    _check_pair(x, y, ("real_features", "gen_features"))
+    if min(x.shape[0], y.shape[0]) < RECOMMENDED_SAMPLES:
+        warnings.warn(
+            f"Recommended number of samples is {RECOMMENDED_SAMPLES:,} (JetNet), got "
+            f"{x.shape[0]:,} real and {y.shape[0]:,} generated",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    if normalise:
+        maxes = x.abs().amax(0)
+        maxes = torch.where(maxes == 0, torch.ones_like(maxes), maxes)
+        x, y = x / maxes, y / maxes
+    return x, y
+
+
+def _fit_intercept(inverse_sizes: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """``values ~ a + b / N`` by least squares with ``a, b >= 0`` and the standard error of
+    ``a``: what ``scipy.optimize.curve_fit(linear, 1 / N, values, bounds=([0, 0], [inf,
+    inf]))`` returns (a convex problem: its minimum is the unconstrained one when feasible,
+    else on a bound), with curve_fit's covariance ``inv(J^T J) |r|^2 / (M - 2)``."""
+    design = np.stack([np.ones_like(inverse_sizes), inverse_sizes], axis=1)
+    candidates = [np.linalg.lstsq(design, values, rcond=None)[0]]
+    candidates.append(np.array([max(values.mean(), 0.0), 0.0]))  # b = 0
+    slope = max(inverse_sizes.dot(values) / inverse_sizes.dot(inverse_sizes), 0.0)
+    candidates.append(np.array([0.0, slope]))  # a = 0
+    feasible = [c for c in candidates if (c >= 0).all()]
+    params = min(feasible, key=lambda c: np.square(design @ c - values).sum())
+    residual = np.square(design @ params - values).sum()
+    dof = len(values) - 2
+    variance = np.linalg.pinv(design.T @ design)[0, 0] * (residual / dof if dof > 0 else np.inf)
+    return float(params[0]), float(np.sqrt(variance))
+
+
+def frechet_physics_distance(
+    real_features,
+    gen_features,
+    min_samples: int = 20_000,
+    max_samples: int = 50_000,
+    num_batches: int = 20,
+    num_points: int = 10,
+    normalise: bool = True,
+    seed: int | None = 42,
+) -> tuple[float, float]:
+    """Fréchet physics distance: the Fréchet distance extrapolated to infinitely many
+    samples, ``FPD = a`` of the fit ``FD(N) = a + b / N`` (``a, b >= 0``), with its error.
+
+    For ``num_points`` batch sizes ``N`` evenly spaced in ``1 / N`` between ``min_samples``
+    and ``max_samples`` (``int32``-truncated), the mean of ``num_batches`` Fréchet distances
+    (:func:`fastgen.metrics.calculate_frechet_distance`) between ``N`` real and ``N``
+    generated rows drawn with replacement by ``np.random.default_rng(seed).choice``, in
+    JetNet's order; then the bounded least-squares fit and the standard error of ``a``
+    (``scipy.optimize.curve_fit``'s). JetNet's ``jetnet.evaluation.fpd``.
+
+    Args:
+        real_features: ``(N1, D)``; gen_features: ``(N2, D)``; same dtype; torch / NumPy /
+            DLPack; statistics in float64. JetNet recommends N >= 50,000 (a
+            ``RuntimeWarning`` below) and its 36 EFPs for jets.
+        min_samples, max_samples: ``2 <= min_samples <= max_samples``.
+        num_batches: ``>= 1``; num_points: ``>= 3`` (two parameters and an error).
+        normalise: divide both sets by the real features' max |value| per feature.
+        seed: ``np.random.default_rng`` seed (JetNet's default 42; ``None``: fresh).
+
+    Returns:
+        ``(value, error)`` Python floats.
+
+    Raises:
+        TypeError / ValueError: bad arrays (as :func:`fastgen.metrics.mmd2_unbiased`) or
+        counts.
+    """
+    for name, value, minimum in (
+        ("min_samples", min_samples, 2),
+        ("max_samples", max_samples, 2),
+        ("num_batches", num_batches, 1),
+        ("num_points", num_points, 3),
+    ):
+        _check_number(name, value, minimum=minimum, integer=True)  # fmt: skip
+    if max_samples < min_samples:
+        raise ValueError(f"max_samples must be >= min_samples = {min_samples}, got {max_samples}")
+    x, y = _prepare(real_features, gen_features, normalise)
+    sizes = (1 / np.linspace(1.0 / min_samples, 1.0 / max_samples, num_points)).astype("int32")
+    rng = np.random.default_rng(seed)
+    means = []
+    for size in sizes:
+        values = []
+        for _ in range(num_batches):
+            first = torch.from_numpy(rng.choice(x.shape[0], size=size)).to(x.device)
+            second = torch.from_numpy(rng.choice(y.shape[0], size=size)).to(y.device)
+            real, gen = (FeatureStatistics(x.shape[1]).update(t) for t in (x[first], y[second]))
+            values.append(
+                calculate_frechet_distance(real.mean, real.covariance, gen.mean, gen.covariance)
+            )
+        means.append(np.mean(values))
+    return _fit_intercept(1 / sizes, np.asarray(means))
+
+
+def kernel_physics_distance(
+    real_features,
+    gen_features,
+    num_batches: int = 10,
+    batch_size: int = 5_000,
+    normalise: bool = True,
+    seed: int = 42,
+    *,
+    backend: str | None = None,
+) -> tuple[float, float]:
+    """Kernel physics distance: the median over ``num_batches`` batches of the unbiased MMD^2
+    (:func:`fastgen.metrics.mmd2_unbiased`) with the degree-4 polynomial kernel
+    (``gamma = 1 / D``, ``coef0 = 1``) and half the 16.275 - 83.725 percentile range as its
+    error. Batch ``i`` draws ``batch_size`` real then generated rows with replacement from
+    ``np.random.default_rng(seed + 1000 i)``. JetNet's ``jetnet.evaluation.kpd``.
+
+    Args:
+        real_features: ``(N1, D)``; gen_features: ``(N2, D)``; same dtype; torch / NumPy /
+            DLPack (a ``RuntimeWarning`` below 50,000 rows, as JetNet).
+        num_batches: ``>= 1``; batch_size: ``>= 2``.
+        normalise: divide both sets by the real features' max |value| per feature.
+        seed: int (batch ``i`` uses ``seed + 1000 i``).
+        backend: see :func:`fastgen.metrics.mmd2_unbiased`.
+
+    Returns:
+        ``(median, error)`` Python floats.
+
+    Raises:
+        TypeError / ValueError: bad arrays or counts, ``seed`` not an int.
+    """
+    _check_number("num_batches", num_batches, minimum=1, integer=True)
+    _check_number("batch_size", batch_size, minimum=2, integer=True)
+    _check_number("seed", seed, integer=True)
+    x, y = _prepare(real_features, gen_features, normalise)
+    gamma = 1.0 / x.shape[1]
+    values = []
+    for i in range(num_batches):
+        rng = np.random.default_rng(seed + i * 1000)
+        first = torch.from_numpy(rng.choice(x.shape[0], size=batch_size)).to(x.device)
+        second = torch.from_numpy(rng.choice(y.shape[0], size=batch_size)).to(y.device)
+        values.append(_mmd2(x[first], y[second], "polynomial", 4, gamma, 1.0, backend).item())
+    low, high = np.percentile(values, [16.275, 83.725])
+    return float(np.median(values)), float((high - low) / 2)

@@ -1,0 +1,28 @@
+"""Triton helpers shared by the matmul-shaped kernels (Newton-Schulz, MMD)."""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _tile_matmul(a_rows, stride_a_k, row_mask, b_cols, stride_b_k, col_mask, n_k,
+                 INPUT_PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                 BLOCK_K: tl.constexpr):  # fmt: skip
+    """``[BLOCK_M, BLOCK_N]`` float32 tile of ``A @ B`` over the shared dimension ``n_k``.
+
+    ``a_rows``: ``[BLOCK_M, 1]`` pointers to the tile's rows of A (``stride_a_k`` between
+    their elements); ``b_cols``: ``[1, BLOCK_N]`` pointers to its columns of B. Out-of-range
+    rows, columns and the ragged last ``k`` step load as 0. Inputs of any float dtype are
+    multiplied in float32 (``tl.dot`` needs one dtype)."""
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(0, n_k, BLOCK_K):
+        ks = k + tl.arange(0, BLOCK_K)
+        k_mask = ks < n_k
+        a = tl.load(a_rows + ks[None, :] * stride_a_k, mask=row_mask[:, None] & k_mask[None, :],
+                    other=0.0)  # fmt: skip
+        b = tl.load(b_cols + ks[:, None] * stride_b_k, mask=k_mask[:, None] & col_mask[None, :],
+                    other=0.0)  # fmt: skip
+        acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision=INPUT_PRECISION)
+    return acc
