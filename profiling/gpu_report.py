@@ -21,8 +21,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     with tempfile.TemporaryDirectory() as scratch:
-        return subprocess.run([sys.executable, "-m", "fastgen.aot", *argv], cwd=scratch,
-                              env=env).returncode  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "fastgen.aot", *argv], cwd=scratch, env=env
+        ).returncode
 
 
 if __name__ == "__main__":

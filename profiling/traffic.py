@@ -137,16 +137,26 @@ def main(argv=None) -> None:
     parser.add_argument("--num-bins", type=int, default=8)
     parser.add_argument("--bandwidth", type=float, default=3.0, help="TB/s (default 3.0)")
     args = parser.parse_args(argv)
-    header = ("hot path", "reference", "direction", "ops", "B/elem", "fused B/elem", "ratio",
-              f"fused floor at 2^20 elem, {args.bandwidth:g} TB/s")  # fmt: skip
+    header = (
+        "hot path",
+        "reference",
+        "direction",
+        "ops",
+        "B/elem",
+        "fused B/elem",
+        "ratio",
+        f"fused floor at 2^20 elem, {args.bandwidth:g} TB/s",
+    )
     print(" | ".join(header))
     rows = itertools.chain(
         spline_rows(args.elements, args.num_bins), gradient_penalty_rows(args.elements)
     )
     for path, name, direction, ops, moved, fused in rows:
         floor_us = fused * 2**20 / (args.bandwidth * 1e12) * 1e6
-        print(f"{path} | {name} | {direction} | {ops} | {moved:.0f} | {fused} | "
-              f"{moved / fused:.1f}x | {floor_us:.1f} us")  # fmt: skip
+        print(
+            f"{path} | {name} | {direction} | {ops} | {moved:.0f} | {fused} | "
+            f"{moved / fused:.1f}x | {floor_us:.1f} us"
+        )
 
 
 if __name__ == "__main__":
