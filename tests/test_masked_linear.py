@@ -72,3 +72,13 @@ def test_bad_input():
     with pytest.raises(ValueError, match="backend must be one of"):
         masked_linear(torch.randn(2, 4), layer.weight, None, [1, 2, 3, 4], [1, 2, 3],
                       backend="cuda")  # fmt: skip
+
+
+def test_pickles_with_torch_save(tmp_path):
+    """Whole models are pickled (sbi saves posteriors that way)."""
+    layer = MaskedLinear(4, 3, [1, 2, 3, 4], [1, 2, 3], activation="relu")
+    torch.save(layer, tmp_path / "layer.pt")
+    loaded = torch.load(tmp_path / "layer.pt", weights_only=False)
+    inputs = torch.randn(2, 4)
+    torch.testing.assert_close(loaded(inputs), layer(inputs))
+    loaded.load_state_dict(layer.state_dict())  # the post-hook survives pickling
