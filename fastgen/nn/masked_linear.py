@@ -94,6 +94,10 @@ def _forward(input, weight, bias, in_i32, out_i32, mask, strict, activation, bac
     return masked_linear_reference(input, weight, bias, mask.to(weight.dtype), activation)
 
 
+def _refresh_after_load(module, incompatible_keys) -> None:
+    module._refresh()
+
+
 class MaskedLinear(nn.Linear):
     """Masked linear layer of MADE: ``y = act(x @ (W * M).T + b)``,
     ``M[o, i] = out_degrees[o] >= in_degrees[i]`` (``>`` when ``strict``, for output layers).
@@ -140,7 +144,8 @@ class MaskedLinear(nn.Linear):
         self.register_buffer("_out_i32", torch.zeros(out_features, dtype=torch.int32),
                              persistent=False)  # fmt: skip
         self.set_degrees(in_degrees, out_degrees)
-        self.register_load_state_dict_post_hook(lambda module, _: module._refresh())
+        # a module-level function, not a lambda: the module must stay picklable (sbi pickles)
+        self.register_load_state_dict_post_hook(_refresh_after_load)
 
     def set_degrees(self, in_degrees, out_degrees) -> None:
         """Replace the degrees (and the cached mask)."""
