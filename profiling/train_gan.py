@@ -34,7 +34,15 @@ def main(argv=None) -> dict:
     noise_rng = torch.Generator(args.device).manual_seed(args.seed)
 
     trainer = train.GanTrainer(
-        generator_net, critic, x, c, args.batch, data_rng, noise_rng, args.backend
+        generator_net,
+        critic,
+        x,
+        c,
+        args.batch,
+        data_rng,
+        noise_rng,
+        args.backend,
+        total_steps=args.steps,
     )
 
     def finish():

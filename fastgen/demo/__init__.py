@@ -23,7 +23,7 @@ from fastgen.demo import data as demo_data
 from fastgen.demo import evaluate, models, report, train
 
 TAIL_BOUND = 3.0
-BATCH_SIZE = 256
+BATCH_SIZE = 256  # the flow's; the GAN's is train.GAN_BATCH_SIZE
 HOT_PATHS = ("rq_spline", "masked_linear", "gradient_penalty", "sinkhorn")
 
 
@@ -55,7 +55,14 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
     generator_net = models.Generator(TAIL_BOUND).to(device)
     critic = models.Critic().to(device)
     gan_trainer = train.GanTrainer(
-        generator_net, critic, x_train, c_train, BATCH_SIZE, data_rng, device_rng, backend
+        generator_net,
+        critic,
+        x_train,
+        c_train,
+        train.GAN_BATCH_SIZE,
+        data_rng,
+        device_rng,
+        backend,
     )
     with progress.task("WGAN-GP (5 critic steps each)", steps) as advance:
         gan_training = train.fit(gan_trainer, steps, lambda stats: advance(W=stats["wasserstein"]))
@@ -64,7 +71,7 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
     flow.eval()
     samplers = {
         "flow": lambda c: flow.sample(1, context=c).reshape(len(c), -1),
-        "gan": lambda c: generator_net(c, generator=device_rng),
+        "gan": lambda c: gan_trainer.average.module(c, generator=device_rng),
         "baseline": lambda c: baseline.sample(c.cpu(), TAIL_BOUND, data_rng),
     }
     log_abs_det = preprocessing.log_abs_det(test_split.features)
@@ -102,7 +109,9 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
     summary = {
         "settings": {
             "steps": steps,
-            "batch_size": BATCH_SIZE,
+            "flow_batch_size": BATCH_SIZE,
+            "gan_batch_size": train.GAN_BATCH_SIZE,
+            "gan_ema_decay": train.GAN_EMA_DECAY,
             "device": device,
             "backend": backend,
             "seed": seed,

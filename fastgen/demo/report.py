@@ -14,9 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from fastgen.data import FEATURE_NAMES, FEATURE_UNITS  # noqa: E402
-
 MODELS = ("flow", "gan", "baseline")
+AXIS_LABELS = ("log10 radius [m]", "azimuth [rad]", "log10 energy [GeV]")
 COLOURS = {"data": "black", "flow": "tab:blue", "gan": "tab:orange", "baseline": "tab:gray"}
 
 
@@ -118,8 +117,7 @@ def figures(features, samples: dict, out: Path) -> None:
                 label=name,
                 lw=1.5 if name == "data" else 1.2,
             )
-        name, unit = FEATURE_NAMES[i], FEATURE_UNITS[i]
-        ax.set_xlabel(f"log10 {name} [{unit}]" if i == 0 else f"{name} [{unit}]")
+        ax.set_xlabel(AXIS_LABELS[i])
     axes[0].set_ylabel("density")
     axes[-1].legend()
     fig.suptitle("Held-out muons: data against generated (same conditions)")
@@ -139,8 +137,8 @@ def figures(features, samples: dict, out: Path) -> None:
             color=COLOURS[name],
         )
         ax.set_title(name)
-        ax.set_xlabel("log10 radius [m]")
-    axes[0].set_ylabel("log10 energy [GeV]")
+        ax.set_xlabel(AXIS_LABELS[0])
+    axes[0].set_ylabel(AXIS_LABELS[2])
     fig.tight_layout()
     fig.savefig(out / "radius_energy.png", dpi=120)
     plt.close(fig)

@@ -8,6 +8,7 @@ from torch import nn
 
 from fastgen._validation import check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.profiling import annotate
 from fastgen.reference.masked_linear import ACTIVATIONS, mask_from_degrees
 from fastgen.reference.masked_linear import masked_linear as masked_linear_reference
 
@@ -71,6 +72,7 @@ def masked_linear(
                     activation_name(activation), backend)  # fmt: skip
 
 
+@annotate("fastgen.masked_linear")
 def _forward(input, weight, bias, in_i32, out_i32, mask, strict, activation, backend):
     """Validated dispatch shared by the function and the module (``mask``: cached or None)."""
     check_tensor("input", input)
