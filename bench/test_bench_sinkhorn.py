@@ -20,7 +20,8 @@ peers are skipped above ``n = 20000`` (GeomLoss would need ``16 n^2`` bytes: 160
 
     OMP_NUM_THREADS=1 FASTGEN_BENCH_SIZES=10000 pytest bench/test_bench_sinkhorn.py \\
         --benchmark-group-by=group --benchmark-columns=median,rounds
-    OMP_NUM_THREADS=1 FASTGEN_BENCH_SIZES=100000 pytest bench/test_bench_sinkhorn.py -k "D=3"
+    OMP_NUM_THREADS=1 FASTGEN_BENCH_SIZES=100000 pytest bench/test_bench_sinkhorn.py \\
+        -k "fastgen and not 64"
     FASTGEN_BENCH_SIZES=1000 pytest bench/test_bench_sinkhorn.py -q --benchmark-disable
 
 Rounds: 3 at ``n <= 2000``, else 1 (one evaluation is seconds to minutes). ``extra_info``:

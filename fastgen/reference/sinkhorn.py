@@ -15,12 +15,15 @@ vector ``h_j`` on the columns,
 :func:`softmin` computes it in row chunks against all columns, so that no more than
 ``CHUNK_ELEMENTS`` cost entries exist at once (a small problem is one chunk: the dense path).
 For ``p = 2`` the row term ``|x_i|^2 / 2 eps`` is taken out of the log-sum-exp, so a chunk is
-one ``baddbmm`` (``h_j - |y_j|^2 / 2 eps + <x_i, y_j> / eps``) and one ``logsumexp``: two
-passes over the chunk instead of GeomLoss's six over the full ``N x M`` matrix. Gradients are
-written out (:class:`Softmins`): ``d f_i / d x_i = sum_j pi_ij dC/dx_i`` with the row-softmax
-``pi_ij = exp(h_j - C_ij / eps + f_i / eps)``, recomputed chunk by chunk, so the backward pass
-needs no ``N x M`` memory either. As in GeomLoss, gradients flow into the *row* points only
-(the columns and ``h`` are detached), which is what the envelope theorem asks for.
+one ``baddbmm`` (``h_j - |y_j|^2 / 2 eps + <x_i, y_j> / eps``) and an in-place log-sum-exp
+whose exponents are floored at ``EXP_FLOOR`` (subnormal exponentials are ~50x slower on
+CPUs); the chunk stays in cache, where GeomLoss's tensorized backend streams four ``N x M``
+matrices through DRAM.
+
+Gradients are written out (:class:`Softmins`): ``d f_i / d x_i = sum_j pi_ij dC/dx_i`` with the
+row-softmax ``pi_ij = exp(h_j - C_ij / eps + f_i / eps)``, recomputed chunk by chunk, so the
+backward pass needs no ``N x M`` memory either. As in GeomLoss, gradients flow into the *row*
+points only (the columns and ``h`` are detached), which is what the envelope theorem asks for.
 """
 
 from __future__ import annotations
