@@ -32,9 +32,10 @@ max and sum: ~8, exp counted as one). At N = M = 10^4, D = 3: 0.32 MB and 1.4 GF
 softmin, 10^8 exponentials: compute-bound on any GPU (about 4000 FLOP/B). An H100's MUFU
 throughput (exp2: 16/clk/SM x 132 SMs x 1.76 GHz = 3.7e12/s) bounds it near 27 us per
 softmin, fp32 FMA (67 TFLOP/s) near 21 us. One evaluation at GeomLoss's defaults runs
-``4 (len(eps_list) + 2)`` softmins, 48 for these clouds (diameter ~8, blur 0.05, scaling 0.5):
-a floor of about 1.3 ms plus one gradient pass. At D = 64 the distance dominates:
-1.4e10 FLOP per softmin, 0.2 ms at the fp32 rate (the dot runs in IEEE fp32, without tensor cores).
+``4 (len(eps_list) + 2)`` softmins, 52 for the bench's clouds (diameter 13.8, blur 0.05,
+scaling 0.5: 13 launches of 4): a floor of about 1.4 ms plus one gradient pass. At D = 64
+the distance dominates: 1.4e10 FLOP per softmin, 0.2 ms at the fp32 rate (the dot runs in
+IEEE fp32, without tensor cores).
 """
 
 from __future__ import annotations
