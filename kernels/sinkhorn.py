@@ -28,12 +28,14 @@ for p = 1 (0 under GeomLoss's clamp of the squared distance at 1e-8). Its accumu
 Work per softmin pass and problem (float32, ``b = 4`` bytes): reads ``(N + M) D b + M b``,
 writes ``N b`` (the points stay in L2 between row blocks, so DRAM traffic is close to this);
 FLOPs about ``N M (2 D + 8)`` (the distance: ``2D`` multiply-adds; the scale, exp2, running
-max and sum: ~8, exp counted as one). At N = M = 10^4, D = 3: 0.24 MB and 1.4 GFLOP per
-softmin, 10^8 exponentials: compute-bound on any GPU (about 600 FLOP/B). An H100's MUFU
-throughput (exp2: 16/clk/SM x 132 SMs x 1.7 GHz = 3.6e12/s) bounds it near 30 us per softmin,
-fp32 FMA (67 TFLOP/s) near 20 us: 12 softmins (4 per step) of a ``blur=0.05`` schedule of
-~10 steps, about 4 ms. At D = 64 the distance dominates: 1.4e10 FLOP per softmin, 0.2 ms
-at the fp32 rate (the dot runs in IEEE fp32, without tensor cores).
+max and sum: ~8, exp counted as one). At N = M = 10^4, D = 3: 0.32 MB and 1.4 GFLOP per
+softmin, 10^8 exponentials: compute-bound on any GPU (about 4000 FLOP/B). An H100's MUFU
+throughput (exp2: 16/clk/SM x 132 SMs x 1.76 GHz = 3.7e12/s) bounds it near 27 us per
+softmin, fp32 FMA (67 TFLOP/s) near 21 us. One evaluation at GeomLoss's defaults runs
+``4 (len(eps_list) + 2)`` softmins, 52 for the bench's clouds (diameter 13.8, blur 0.05,
+scaling 0.5: 13 launches of 4): a floor of about 1.4 ms plus one gradient pass. At D = 64
+the distance dominates: 1.4e10 FLOP per softmin, 0.2 ms at the fp32 rate (the dot runs in
+IEEE fp32, without tensor cores).
 """
 
 from __future__ import annotations

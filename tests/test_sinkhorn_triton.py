@@ -99,3 +99,18 @@ def test_triton_refuses_float64_and_large_d():
     x = torch.randn(5, 1025)
     with pytest.raises(ValueError, match="D = 1025 > 1024"):
         SamplesLoss(backend="triton")(x, x)
+
+
+def test_strided_inputs(device):
+    """Points read through their strides (no copies): a transposed layout and every other row."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, 14, generator=g).transpose(1, 2)[:, ::2]  # (2, 7, 3), strided
+    y = torch.randn(2, 9, 3, generator=g)
+    hs = [torch.randn(2, k, generator=g) for k in (9, 7, 7, 9)]
+    weights = [torch.rand(2, k, generator=g) for k in (7, 9, 7, 9)]
+    args = (x, y, hs, weights, ref.PAIRS_DEBIASED, 0.3, 2)
+    ours = _softmins(sinkhorn_kernels.softmins_triton, *args, torch.float32, device)
+    ref64 = _softmins(ref.softmins_reference, *args, torch.float64, device)
+    ref32 = _softmins(ref.softmins_reference, *args, torch.float32, device)
+    for k, (a, b, c) in enumerate(zip(ours, ref64, ref32, strict=True)):
+        assert_close_to_reference(a, b, c, f"strided output {k}", factor=5.0)

@@ -240,6 +240,10 @@ def sinkhorn_divergence(
             GeomLoss's ``"tensorized"`` / ``"online"`` / ``"multiscale"`` mean ``"auto"``.
         return_report: also return a :class:`SinkhornReport`.
 
+    Host synchronisations (as GeomLoss): the default ``diameter`` (the schedule's length
+    depends on it) and, in eager mode, the checks of the weights' signs and masses. Under
+    ``torch.compile`` the checks are skipped, the diameter still breaks the graph.
+
     Returns:
         A scalar (``(B,)`` when batched) in the dtype of ``x``; with ``potentials=True`` the
         dual potentials ``(f (N,), g (M,))`` (batched ``(B, N)``, ``(B, M)``), debiased as in
