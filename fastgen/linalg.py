@@ -36,30 +36,30 @@ NS_CHECK_EVERY = 4
 NS_TOLERANCES = {"float64": 1e-10, "ieee": 1e-4, "tf32": 5e-3}
 
 
-def _check_matrix(name: str, value) -> torch.Tensor:
-    """A finite, symmetric ``(..., n, n)`` floating tensor (``ValueError`` / ``TypeError``)."""
+def _check_matrix(name: str, value) -> tuple[torch.Tensor, torch.Tensor]:
+    """A finite, symmetric ``(..., n, n)`` floating array (``ValueError`` / ``TypeError``):
+    returns it as a tensor and its float64 symmetrisation ``(A + A^T) / 2``."""
     matrix = as_float_tensor(name, value)
     if matrix.dim() < 2 or matrix.shape[-1] != matrix.shape[-2]:
         raise ValueError(f"{name} must be a square matrix (..., n, n), got {tuple(matrix.shape)}")
     if matrix.shape[-1] == 0:
         raise ValueError(f"{name} must have n >= 1, got {tuple(matrix.shape)}")
     check_finite(name, matrix)
+    matrix64 = matrix.to(torch.float64)
+    # One pass over the transpose (strided, the expensive part at D = 2048); the asymmetry
+    # is then read off contiguously: A - A^T = 2 (A - sym).
+    symmetric = (matrix64 + matrix64.mT) / 2
     if matrix.numel() > 0:
         # Covariances from a matmul are symmetric only to round-off: allow sqrt(eps) relative.
-        scale = matrix.abs().amax().item()
-        asymmetry = (matrix - matrix.mT).abs().amax().item()
+        scale = matrix64.abs().amax().item()
+        asymmetry = 2 * (matrix64 - symmetric).abs().amax().item()
         tolerance = math.sqrt(torch.finfo(matrix.dtype).eps) * scale
         if asymmetry > tolerance:
             raise ValueError(
                 f"{name} must be symmetric: max |A - A^T| = {asymmetry:.3g} exceeds "
                 f"sqrt(eps) x max |A| = {tolerance:.3g}"
             )
-    return matrix
-
-
-def _symmetric64(matrix: torch.Tensor) -> torch.Tensor:
-    matrix = matrix.to(torch.float64)
-    return (matrix + matrix.mT) / 2
+    return matrix, symmetric
 
 
 def _psd_tolerance(eigenvalues: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -98,9 +98,13 @@ def _psd_eigh(name: str, matrix64: torch.Tensor, input_dtype: torch.dtype):
 
 
 def _eigh_factor(name: str, matrix64: torch.Tensor, input_dtype: torch.dtype) -> torch.Tensor:
-    """``F`` with ``F F^T = matrix``: ``V diag(sqrt(lambda))``."""
+    """``F`` with ``F F^T = matrix``: ``V diag(sqrt(lambda))`` without the columns of zero
+    eigenvalues (``(..., n, r)``, ``r`` the largest rank in the batch): a rank-deficient
+    covariance gives an ``r x r`` problem downstream."""
     eigenvalues, vectors = _psd_eigh(name, matrix64, input_dtype)
-    return vectors * eigenvalues.sqrt()[..., None, :]
+    rank = max(int((eigenvalues > 0).sum(-1).max()), 1)
+    # eigh sorts eigenvalues ascending: the non-zero ones are the last columns
+    return vectors[..., -rank:] * eigenvalues[..., -rank:].sqrt()[..., None, :]
 
 
 def _factor(name: str, matrix64: torch.Tensor, input_dtype: torch.dtype) -> torch.Tensor:
@@ -221,7 +225,7 @@ def sqrtm(
             (``"eigh"``), no convergence (``"newton_schulz"``), unknown ``method`` or
             ``input_precision``.
     """
-    matrix = _check_matrix("A", A)
+    matrix, symmetric = _check_matrix("A", A)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if input_precision not in (None, "ieee", "tf32"):
@@ -230,8 +234,8 @@ def sqrtm(
     if method != "eigh":
         resolved = resolve_backend(backend, [matrix], supported_dtypes=KERNEL_DTYPES)
         if method == "newton_schulz" or resolved == "triton":
-            symmetric = (matrix + matrix.mT) / 2
-            root, converged = _newton_schulz_sqrtm(symmetric, resolved, input_precision)
+            root, converged = _newton_schulz_sqrtm(symmetric.to(dtype), resolved,
+                                                   input_precision)  # fmt: skip
             if converged:
                 return ((root + root.mT) / 2).to(dtype)
             if method == "newton_schulz":
@@ -240,14 +244,15 @@ def sqrtm(
                     f"{NS_MAX_ITER} iterations (A is singular, indefinite or too "
                     "ill-conditioned for this precision); use method='eigh' or 'auto'"
                 )
-    eigenvalues, vectors = _psd_eigh("A", _symmetric64(matrix), dtype)
+    eigenvalues, vectors = _psd_eigh("A", symmetric, dtype)
     root = (vectors * eigenvalues.sqrt()[..., None, :]) @ vectors.mT
     # symmetric to round-off; made exactly symmetric, as the principal root is
     return ((root + root.mT) / 2).to(dtype)
 
 
 def _check_pair(sigma1, sigma2):
-    first, second = _check_matrix("sigma1", sigma1), _check_matrix("sigma2", sigma2)
+    """Validated ``sigma1, sigma2``: their float64 symmetrisations and the promoted dtype."""
+    (first, s1), (second, s2) = _check_matrix("sigma1", sigma1), _check_matrix("sigma2", sigma2)
     if first.shape != second.shape:
         raise ValueError(
             f"sigma1 and sigma2 must have the same shape, got {tuple(first.shape)} and "
@@ -256,7 +261,7 @@ def _check_pair(sigma1, sigma2):
     if first.device != second.device:
         raise ValueError(f"sigma1 and sigma2 must be on one device, got {first.device} and "
                          f"{second.device}")  # fmt: skip
-    return first, second
+    return s1, s2, torch.promote_types(first.dtype, second.dtype)
 
 
 def _sum_sqrt_eigenvalues(name: str, matrix64: torch.Tensor, input_dtype) -> torch.Tensor:
@@ -282,8 +287,9 @@ def trace_sqrt_product(
               :func:`sqrtm` (``"eigh"``): two eigendecompositions.
             * ``"auto"``: ``sum sqrt(eig(L^T S2 L))`` with ``S1 = L L^T`` the Cholesky
               factor (eigh's ``V diag(sqrt(lambda))`` when ``S1`` is singular): one
-              Cholesky, two matmuls and one eigenvalue-only decomposition, about 12x faster
-              than ``scipy.linalg.sqrtm(S1 @ S2)`` at ``D = 2048`` on a 2-core CPU.
+              Cholesky, two matmuls and one eigenvalue-only decomposition: 4x to 6x faster
+              than pytorch-fid's ``scipy.linalg.sqrtm(S1 @ S2)`` formula at ``D = 2048`` on
+              one busy CPU core, 7.6x for rank-deficient ``S1`` (its rank-r factor).
             * ``"newton_schulz"``: ``Tr`` of :func:`sqrtm` (``"newton_schulz"``) of that
               symmetric matrix; raises when it does not converge (singular covariances).
         backend: for ``"newton_schulz"``, see :func:`sqrtm`.
@@ -295,11 +301,14 @@ def trace_sqrt_product(
         TypeError / ValueError: as :func:`sqrtm`, for either argument; shapes differ; a
         negative eigenvalue beyond round-off (not PSD).
     """
-    first, second = _check_pair(sigma1, sigma2)
+    s1, s2, input_dtype = _check_pair(sigma1, sigma2)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    input_dtype = torch.promote_types(first.dtype, second.dtype)
-    s1, s2 = _symmetric64(first), _symmetric64(second)
+    return _trace_sqrt_product(s1, s2, input_dtype, method, backend)
+
+
+def _trace_sqrt_product(s1, s2, input_dtype, method, backend) -> torch.Tensor:
+    """:func:`trace_sqrt_product` on validated, symmetric float64 ``s1, s2``."""
     if method == "eigh":
         eigenvalues, vectors = _psd_eigh("sigma1", s1, input_dtype)
         root = (vectors * eigenvalues.sqrt()[..., None, :]) @ vectors.mT

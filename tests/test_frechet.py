@@ -75,7 +75,7 @@ def test_newton_schulz_method_full_rank_and_refusal_when_singular():
     expected = pytorch_fid_formula(*_stats(x1), *_stats(x2))
     value = calculate_frechet_distance(*_stats(x1), *_stats(x2), method="newton_schulz")
     assert value == pytest.approx(expected, rel=RTOL)
-    x1, x2 = _pair(4, 32, 10, 300)
+    x1, x2 = _pair(4, 32, 300, 10)  # sigma2 singular: the symmetric product is too
     with pytest.raises(ValueError, match="did not converge"):
         calculate_frechet_distance(*_stats(x1), *_stats(x2), method="newton_schulz")
 

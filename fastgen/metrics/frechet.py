@@ -18,8 +18,7 @@ from fastgen.linalg import (
     METHODS,
     _check_pair,
     _factor,
-    _symmetric64,
-    trace_sqrt_product,
+    _trace_sqrt_product,
     trace_sqrt_product_factors,
 )
 
@@ -73,7 +72,9 @@ def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *,
         means.append(mean.to(torch.float64))
     covariances = [as_float_tensor(n, v) for n, v in (("sigma1", sigma1), ("sigma2", sigma2))]
     covariances = [c.reshape(1, 1) if c.dim() == 0 else c for c in covariances]
-    s1, s2 = _check_pair(*covariances)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    s1, s2, input_dtype = _check_pair(*covariances)
     if means[0].shape != means[1].shape:
         raise ValueError(
             f"mu1 and mu2 must have the same shape, got {tuple(means[0].shape)} and "
@@ -86,8 +87,8 @@ def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *,
         )
     device = s1.device
     diff = means[0].to(device) - means[1].to(device)
-    cross = trace_sqrt_product(s1, s2, method)
-    traces = _symmetric64(s1).trace() + _symmetric64(s2).trace()
+    cross = _trace_sqrt_product(s1, s2, input_dtype, method, None)
+    traces = s1.trace() + s2.trace()
     return float(diff.dot(diff) + traces - 2 * cross)
 
 
