@@ -25,6 +25,7 @@ import torch
 
 from fastgen._arrays import as_float_tensor, check_finite
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.profiling import annotate
 
 METHODS = ("auto", "eigh", "newton_schulz")
 NS_MAX_ITER = 60
@@ -183,6 +184,7 @@ def _newton_schulz_sqrtm(matrix: torch.Tensor, backend: str, input_precision: st
     return root.reshape(*batch_shape, *matrix.shape[-2:]), converged
 
 
+@annotate("fastgen.sqrtm")
 def sqrtm(
     A,
     method: str = "auto",

@@ -63,6 +63,7 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
         data_rng,
         device_rng,
         backend,
+        total_steps=steps,
     )
     with progress.task("WGAN-GP (5 critic steps each)", steps) as advance:
         gan_training = train.fit(gan_trainer, steps, lambda stats: advance(W=stats["wasserstein"]))

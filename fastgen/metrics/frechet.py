@@ -21,6 +21,7 @@ from fastgen.linalg import (
     _trace_sqrt_product,
     trace_sqrt_product_factors,
 )
+from fastgen.profiling import annotate
 
 # Rows converted to float64 at a time: bounds the temporary copies of large feature sets.
 CHUNK_ROWS = 8192
@@ -35,6 +36,7 @@ def _check_eps(eps) -> float:
     return float(eps)
 
 
+@annotate("fastgen.calculate_frechet_distance")
 def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *,
                                method: str = "auto") -> float:  # fmt: skip
     """Fréchet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``, pytorch-fid's
@@ -206,6 +208,7 @@ def _check_features(name: str, value) -> torch.Tensor:
     return features
 
 
+@annotate("fastgen.frechet_distance")
 def frechet_distance(features1, features2, method: str = "auto") -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (FID from features):
     ``calculate_frechet_distance(mean(X1), cov(X1), mean(X2), cov(X2))`` with unbiased

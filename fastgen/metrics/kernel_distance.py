@@ -15,6 +15,7 @@ import torch
 
 from fastgen._arrays import as_float_tensor, check_finite
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.profiling import annotate
 
 KERNELS = ("polynomial", "rbf")
 # Kernel values held at once by the reference (32 MB in float64).
@@ -110,6 +111,7 @@ def _mmd2(x, y, kernel, degree, gamma, coef0, backend) -> torch.Tensor:
     return xx / (m * (m - 1)) + yy / (n * (n - 1)) - 2 * xy / (m * n)
 
 
+@annotate("fastgen.mmd2_unbiased")
 def mmd2_unbiased(
     x,
     y,

@@ -15,6 +15,7 @@ import torch
 
 from fastgen._validation import check_finite_number, check_tensor
 from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
+from fastgen.profiling import annotate
 from fastgen.reference import sinkhorn as ref
 
 # The Triton softmin streams D in chunks; beyond this the reference is used.
@@ -140,6 +141,7 @@ def _softmins_for(backend):
     return ref.softmins_reference
 
 
+@annotate("fastgen.sinkhorn")
 def _sinkhorn(a, x, b, y, *, loss, p, blur, reach, diameter, scaling, debias, potentials, backend):
     """Validation, dispatch, the loop and the cost; returns ``(value(s), report)``."""
     p, blur, reach, diameter, scaling = _check_options(
