@@ -6,10 +6,13 @@ nothing and are not counted. It is an upper bound of what each op touches (an op
 only part of an argument) and ignores caches: the quantity to compare is the ratio to a
 fused kernel that reads each input once and writes each output once.
 
-``python -m profiling.traffic [--elements N] [--num-bins K] [--bandwidth TB/s]`` prints, per
-hot path and direction, the bytes per element of each reference (fastgen's and the peer
-libraries' when installed), the fused kernel's minimum, the ratio, and the predicted GPU floor
-time of the kernel at the given bandwidth (default 3.0 TB/s, an H100's measured copy rate).
+``python -m profiling.traffic [--elements N] [--num-bins K] [--bandwidth TB/s]
+[--flops TFLOP/s]`` prints, per hot path and direction, the bytes per element of each
+reference (fastgen's and the peer libraries' when installed), the fused kernel's minimum, the
+ratio, the FLOPs per element and the predicted GPU floor time of the kernel, the larger of
+bytes over bandwidth and FLOPs over rate (defaults 3.0 TB/s, an H100's measured copy rate,
+and 50 TFLOP/s, its fp32 rate). Hot paths: the RQ spline, WGAN-GP's interpolation and
+penalty, a MADE masked linear layer, one Sinkhorn softmin pass (an element is a cost entry).
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ def spline_rows(elements: int, num_bins: int):
                 outputs, logabsdet = spline(*leaves, inverse=direction == "inverse", tail_bound=3.0)
                 if grad:
                     torch.autograd.grad(outputs.sum() + logabsdet.sum(), leaves)
-            yield "rq spline", name, direction, counter.ops, counter.bytes(leaves[0]), fused
+            flops = (22 + (36 if grad else 0)) * num_bins + (200 if grad else 50)
+            yield "rq spline", name, direction, counter.ops, counter.bytes(leaves[0]), fused, flops
 
 
 def gradient_penalty_rows(elements: int, features: int = 64):
@@ -117,18 +121,66 @@ def gradient_penalty_rows(elements: int, features: int = 64):
     for name, (interpolate, penalty) in providers.items():
         with TrafficCounter() as counter:
             interpolate(real, fake, eps)
-        yield "wgan-gp interpolation", name, "forward", counter.ops, counter.bytes(real), 3 * value
+        moved = counter.bytes(real)
+        yield "wgan-gp interpolation", name, "forward", counter.ops, moved, 3 * value, 3
         leaf = grads.clone().requires_grad_()
         with TrafficCounter() as counter:
             torch.autograd.grad(penalty(leaf), leaf)
+        moved = counter.bytes(leaf)
+        yield "wgan-gp penalty", name, "forward+backward", counter.ops, moved, 3 * value, 5
+
+
+def masked_linear_rows(elements: int, features: int = 256):
+    """A MADE hidden layer, ``features -> features`` with ReLU on ``elements / features`` rows,
+    float32, per output element: fastgen's reference (``F.linear(x, W * M, b)``, the ops nflows
+    and zuko run too) against the fused kernel, which reads ``x``, ``W`` and ``b`` once and
+    writes ``y`` (the mask comes from the degrees: no bytes)."""
+    from fastgen.reference.masked_linear import mask_from_degrees, masked_linear
+
+    batch = max(1, elements // features)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, features, generator=generator)
+    weight = torch.randn(features, features, generator=generator).requires_grad_()
+    bias = torch.zeros(features, requires_grad=True)
+    degrees = torch.arange(features) % 8 + 1
+    mask = mask_from_degrees(degrees.int(), degrees.sort().values.int(), False, torch.float32)
+    outputs = batch * features
+    forward = (x.numel() + weight.numel() + features + outputs) * 4 / outputs
+    # backward: reads x, W, y and the upstream gradient, writes the gradients of x, W and b
+    backward = (2 * x.numel() + 2 * weight.numel() + 2 * outputs + features) * 4 / outputs
+    for direction, fused in (("forward", forward), ("forward+backward", forward + backward)):
+        with TrafficCounter() as counter:
+            y = masked_linear(x, weight, bias, mask, "relu")
+            if direction == "forward+backward":
+                torch.autograd.grad(y.sum(), (weight, bias))
+        flops = 2 * features * (3 if direction == "forward+backward" else 1)
         yield (
-            "wgan-gp penalty",
-            name,
-            "forward+backward",
+            "masked linear",
+            "fastgen-torch",
+            direction,
             counter.ops,
-            counter.bytes(leaf),
-            (3 * value),
+            counter.bytes(y),
+            (fused),
+            flops,
         )
+
+
+def softmin_rows(elements: int, dim: int = 3):
+    """One Sinkhorn softmin pass between ``N = M = sqrt(elements)`` points in ``dim``
+    dimensions, per cost entry: fastgen's blocked reference against the streaming kernel,
+    which reads the points and the potential once and writes one potential."""
+    from fastgen.reference.sinkhorn import softmin
+
+    points = max(2, int(elements**0.5))
+    generator = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(1, points, dim, generator=generator) for _ in range(2))
+    h = torch.zeros(1, points)
+    with TrafficCounter() as counter:
+        softmin(x, y, h, 0.01, 2)
+    entries = points * points
+    fused = (2 * points * dim + 2 * points) * 4 / entries
+    moved = (counter.read + counter.written) / entries
+    yield "sinkhorn softmin", "fastgen-torch", "forward", counter.ops, moved, fused, 2 * dim + 8
 
 
 def main(argv=None) -> None:
@@ -136,6 +188,7 @@ def main(argv=None) -> None:
     parser.add_argument("--elements", type=int, default=2**16)
     parser.add_argument("--num-bins", type=int, default=8)
     parser.add_argument("--bandwidth", type=float, default=3.0, help="TB/s (default 3.0)")
+    parser.add_argument("--flops", type=float, default=50.0, help="TFLOP/s (default 50)")
     args = parser.parse_args(argv)
     header = (
         "hot path",
@@ -145,17 +198,21 @@ def main(argv=None) -> None:
         "B/elem",
         "fused B/elem",
         "ratio",
-        f"fused floor at 2^20 elem, {args.bandwidth:g} TB/s",
+        "FLOP/elem",
+        f"fused floor at 2^20 elem ({args.bandwidth:g} TB/s, {args.flops:g} TFLOP/s)",
     )
     print(" | ".join(header))
     rows = itertools.chain(
-        spline_rows(args.elements, args.num_bins), gradient_penalty_rows(args.elements)
+        spline_rows(args.elements, args.num_bins),
+        gradient_penalty_rows(args.elements),
+        masked_linear_rows(args.elements),
+        softmin_rows(args.elements),
     )
-    for path, name, direction, ops, moved, fused in rows:
-        floor_us = fused * 2**20 / (args.bandwidth * 1e12) * 1e6
+    for path, name, direction, ops, moved, fused, flops in rows:
+        seconds = max(fused / (args.bandwidth * 1e12), flops / (args.flops * 1e12)) * 2**20
         print(
-            f"{path} | {name} | {direction} | {ops} | {moved:.0f} | {fused} | "
-            f"{moved / fused:.1f}x | {floor_us:.1f} us"
+            f"{path} | {name} | {direction} | {ops} | {moved:.3g} | {fused:.3g} | "
+            f"{moved / fused:.1f}x | {flops} | {seconds * 1e6:.1f} us"
         )
 
 

@@ -38,7 +38,8 @@ def poisoned_outputs(monkeypatch):
         from fastgen.aot import kernel_modules
 
         for module in kernel_modules():
-            monkeypatch.setattr(module, "new_empty", _nan_empty)
+            if hasattr(module, "new_empty"):
+                monkeypatch.setattr(module, "new_empty", _nan_empty)
 
 
 @pytest.fixture
