@@ -121,6 +121,28 @@ def _point_base(x_ptr, y_ptr, is_y, batch, stride_xb, stride_yb):
 
 
 @triton.jit
+def _program_setup(x_ptr, y_ptr, h_ptr, n_x, n_y, batch, stride_xb, stride_xn, stride_xd,
+                   stride_yb, stride_yn, stride_yd, stride_hb, BLOCK_M: tl.constexpr):  # fmt: skip
+    """What both kernels need of their program: its rows of grid axis 1's problem, the row
+    and column clouds (bases and strides), the column potential, the output offset, the
+    number of columns, and how many of them to stream (0 for programs past the problem's
+    rows: the grid covers the larger cloud)."""
+    row_is_y, col_is_y, h_start, out_start, n_rows, n_cols = _problem(n_x, n_y)
+    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_mask = rows < n_rows
+    row_base = _point_base(x_ptr, y_ptr, row_is_y, batch, stride_xb, stride_yb)
+    col_base = _point_base(x_ptr, y_ptr, col_is_y, batch, stride_xb, stride_yb)
+    stride_rn = tl.where(row_is_y == 1, stride_yn, stride_xn)
+    stride_rd = tl.where(row_is_y == 1, stride_yd, stride_xd)
+    stride_cn = tl.where(col_is_y == 1, stride_yn, stride_xn)
+    stride_cd = tl.where(col_is_y == 1, stride_yd, stride_xd)
+    h_row = h_ptr + batch * stride_hb + h_start
+    n_cols_run = tl.where(tl.program_id(0) * BLOCK_M < n_rows, n_cols, 0)
+    return (rows, row_mask, row_base, col_base, stride_rn, stride_rd, stride_cn, stride_cd,
+            h_row, out_start, n_cols, n_cols_run)  # fmt: skip
+
+
+@triton.jit
 def _log_weights_tile(x_ptr, y_ptr, h_ptr, rows, row_mask, c0, n_cols, dim, stride_xn,
                       stride_xd, stride_yn, stride_yd, inv_eps, P: tl.constexpr,
                       BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
@@ -145,19 +167,11 @@ def _softmin_kernel(
     SMALL_D: tl.constexpr,
 ):  # fmt: skip
     batch = tl.program_id(2).to(tl.int64)
-    row_is_y, col_is_y, h_start, out_start, n_rows, n_cols = _problem(n_x, n_y)
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_mask = rows < n_rows
-    row_base = _point_base(x_ptr, y_ptr, row_is_y, batch, stride_xb, stride_yb)
-    col_base = _point_base(x_ptr, y_ptr, col_is_y, batch, stride_xb, stride_yb)
-    stride_rn = tl.where(row_is_y == 1, stride_yn, stride_xn)
-    stride_rd = tl.where(row_is_y == 1, stride_yd, stride_xd)
-    stride_cn = tl.where(col_is_y == 1, stride_yn, stride_xn)
-    stride_cd = tl.where(col_is_y == 1, stride_yd, stride_xd)
-    h_row = h_ptr + batch * stride_hb + h_start
+    (rows, row_mask, row_base, col_base, stride_rn, stride_rd, stride_cn, stride_cd, h_row,
+     out_start, n_cols, n_cols_run) = _program_setup(
+        x_ptr, y_ptr, h_ptr, n_x, n_y, batch, stride_xb, stride_xn, stride_xd, stride_yb,
+        stride_yn, stride_yd, stride_hb, BLOCK_M)  # fmt: skip
     inv_eps = 1.0 / eps
-    # Programs past this problem's rows (the grid covers the larger cloud) skip the loop.
-    n_cols_run = tl.where(tl.program_id(0) * BLOCK_M < n_rows, n_cols, 0)
 
     m = tl.full((BLOCK_M,), float("-inf"), dtype=tl.float32)
     total = tl.zeros((BLOCK_M,), dtype=tl.float32)
@@ -185,18 +199,11 @@ def _softmin_grad_kernel(
 ):  # fmt: skip
     batch = (tl.program_id(2) // n_dsplits).to(tl.int64)
     d0 = (tl.program_id(2) % n_dsplits) * BLOCK_D
-    row_is_y, col_is_y, h_start, out_start, n_rows, n_cols = _problem(n_x, n_y)
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_mask = rows < n_rows
-    row_base = _point_base(x_ptr, y_ptr, row_is_y, batch, stride_xb, stride_yb)
-    col_base = _point_base(x_ptr, y_ptr, col_is_y, batch, stride_xb, stride_yb)
-    stride_rn = tl.where(row_is_y == 1, stride_yn, stride_xn)
-    stride_rd = tl.where(row_is_y == 1, stride_yd, stride_xd)
-    stride_cn = tl.where(col_is_y == 1, stride_yn, stride_xn)
-    stride_cd = tl.where(col_is_y == 1, stride_yd, stride_xd)
-    h_row = h_ptr + batch * stride_hb + h_start
+    (rows, row_mask, row_base, col_base, stride_rn, stride_rd, stride_cn, stride_cd, h_row,
+     out_start, n_cols, n_cols_run) = _program_setup(
+        x_ptr, y_ptr, h_ptr, n_x, n_y, batch, stride_xb, stride_xn, stride_xd, stride_yb,
+        stride_yn, stride_yd, stride_hb, BLOCK_M)  # fmt: skip
     inv_eps = 1.0 / eps
-    n_cols_run = tl.where(tl.program_id(0) * BLOCK_M < n_rows, n_cols, 0)
     f = tl.load(f_ptr + batch * stride_fb + out_start + rows, mask=row_mask, other=0.0)
     # log2 of the row normaliser: pi_ij = exp2(s_ij + f_i log2(e) / eps).
     shift = f.to(tl.float32) * inv_eps * LOG2E

@@ -55,6 +55,7 @@ HELPERS = {
     "_problem",
     "_point_base",
     "_log_weights_tile",
+    "_program_setup",
     "_tile_matmul",
 }
 
