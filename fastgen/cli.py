@@ -76,10 +76,15 @@ def main(argv=None) -> int:
     if args.out.exists() and not args.out.is_dir():
         parser().error(f"--out {args.out}: exists and is not a directory")
 
-    from rich.console import Console
+    try:
+        from rich.console import Console
 
-    from fastgen import demo
-    from fastgen.demo import report
+        from fastgen import demo
+        from fastgen.demo import report
+    except ImportError as error:
+        print(f"fastgen demo needs the demo extra (pip install 'fastgen[demo]'): {error}",
+              file=sys.stderr)  # fmt: skip
+        return 1
 
     console = Console()
     summary = demo.run(
