@@ -111,9 +111,11 @@ def test_degrees_recovered_from_nflows_masks():
 
 
 def test_missing_nflows_is_a_clear_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "nflows.transforms.made", None)
-    with pytest.raises(ImportError, match="pip install nflows"):
-        integration.patch()
+    # undone here, before always_unpatch's teardown needs nflows again
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "nflows.transforms.made", None)
+        with pytest.raises(ImportError, match="pip install nflows"):
+            integration.patch()
 
 
 def test_patched_made_on_the_triton_kernel(monkeypatch):
