@@ -41,3 +41,15 @@ def check_finite(name: str, tensor: torch.Tensor) -> None:
     for chunk in chunks:
         if not bool(torch.isfinite(chunk).all()):
             raise ValueError(f"{name} must be finite, got NaN or inf entries")
+
+
+def check_samples(name: str, value) -> torch.Tensor:
+    """``value`` as a finite floating ``(N, D)`` tensor with ``N >= 2`` samples (a covariance
+    or an unbiased MMD needs two)."""
+    features = as_float_tensor(name, value)
+    if features.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (N, D), got {tuple(features.shape)}")
+    if features.shape[0] < 2:
+        raise ValueError(f"{name} needs N >= 2 samples, got {features.shape[0]}")
+    check_finite(name, features)
+    return features

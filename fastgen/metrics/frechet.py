@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from fastgen._arrays import as_float_tensor, check_finite
+from fastgen._arrays import as_float_tensor, check_finite, check_samples
 from fastgen.linalg import (
     METHODS,
     _check_pair,
@@ -198,16 +198,6 @@ class FeatureStatistics:
         return (scatter + scatter.mT) / 2
 
 
-def _check_features(name: str, value) -> torch.Tensor:
-    features = as_float_tensor(name, value)
-    if features.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (N, D), got {tuple(features.shape)}")
-    if features.shape[0] < 2:
-        raise ValueError(f"{name} needs N >= 2 samples for a covariance, got {features.shape[0]}")
-    check_finite(name, features)
-    return features
-
-
 @annotate("fastgen.frechet_distance")
 def frechet_distance(features1, features2, method: str = "auto") -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (FID from features):
@@ -234,7 +224,7 @@ def frechet_distance(features1, features2, method: str = "auto") -> float:
         TypeError / ValueError: non-arrays, non-floating dtypes, not 2-D, different ``D``,
         ``N < 2``, NaN / inf, unknown ``method``.
     """
-    first, second = _check_features("features1", features1), _check_features("features2", features2)
+    first, second = check_samples("features1", features1), check_samples("features2", features2)
     if first.shape[1] != second.shape[1]:
         raise ValueError(
             f"features1 and features2 must have the same D, got {first.shape[1]} and "

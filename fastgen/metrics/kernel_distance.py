@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from fastgen._arrays import as_float_tensor, check_finite
+from fastgen._arrays import check_samples
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.profiling import annotate
 
@@ -63,16 +63,6 @@ def _check_number(name, value, minimum=None, integer=False):
         bound = f" and >= {minimum}" if minimum is not None else ""
         raise ValueError(f"{name} must be finite{bound}, got {value}")
     return value
-
-
-def _check_features(name, value) -> torch.Tensor:
-    features = as_float_tensor(name, value)
-    if features.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (N, D), got {tuple(features.shape)}")
-    if features.shape[0] < 2:
-        raise ValueError(f"{name} needs N >= 2 samples, got {features.shape[0]}")
-    check_finite(name, features)
-    return features
 
 
 def _check_pair(x, y, names=("x", "y")):
@@ -145,7 +135,7 @@ def mmd2_unbiased(
         ValueError: not 2-D, ``N < 2``, different ``D`` or devices, NaN / inf, bad
             ``kernel`` / ``degree`` / ``gamma`` / ``coef0`` / ``backend``.
     """
-    x, y = _check_features("x", x), _check_features("y", y)
+    x, y = check_samples("x", x), check_samples("y", y)
     _check_pair(x, y)
     gamma, coef0 = _check_kernel_args(kernel, degree, gamma, coef0, x.shape[1])
     return _mmd2(x, y, kernel, degree, gamma, coef0, backend)
@@ -155,8 +145,8 @@ def subset_mmd2(features1, features2, subsets, subset_size, seed, kernel, degree
                 backend, names) -> np.ndarray:  # fmt: skip
     """MMD^2 of ``subsets`` pairs of random subsets (each drawn without replacement by
     ``np.random.RandomState(seed).choice``, torch-fidelity's sampler): a float64 array."""
-    x = _check_features(names[0], features1)
-    y = _check_features(names[1], features2)
+    x = check_samples(names[0], features1)
+    y = check_samples(names[1], features2)
     _check_pair(x, y, names)
     _check_number("subsets", subsets, minimum=1, integer=True)
     _check_number("subset_size", subset_size, minimum=2, integer=True)

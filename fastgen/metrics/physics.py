@@ -10,9 +10,9 @@ import warnings
 import numpy as np
 import torch
 
+from fastgen._arrays import check_samples
 from fastgen.metrics.frechet import FeatureStatistics, calculate_frechet_distance
 from fastgen.metrics.kernel_distance import (
-    _check_features,
     _check_number,
     _check_pair,
     _mmd2,
@@ -24,8 +24,8 @@ RECOMMENDED_SAMPLES = 50_000
 def _prepare(real, fake, normalise):
     """Validated ``(N, D)`` tensors, divided by the real features' max |value| per feature
     (1 where that is 0) when ``normalise``, as JetNet does."""
-    x = _check_features("real_features", real)
-    y = _check_features("gen_features", fake)
+    x = check_samples("real_features", real)
+    y = check_samples("gen_features", fake)
     _check_pair(x, y, ("real_features", "gen_features"))
     if min(x.shape[0], y.shape[0]) < RECOMMENDED_SAMPLES:
         warnings.warn(
