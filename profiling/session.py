@@ -19,27 +19,30 @@ from torch.profiler import ProfilerActivity, profile
 WARMUP_STEPS = 2
 
 
-def parser(prog: str, description: str, batch: int) -> argparse.ArgumentParser:
-    result = argparse.ArgumentParser(prog=prog, description=description)
-    result.add_argument("--steps", type=int, default=20, help="profiled steps (default 20)")
-    result.add_argument("--batch", type=int, default=batch, help=f"batch size (default {batch})")
-    result.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    result.add_argument("--backend", choices=("auto", "torch", "triton"), default="auto")
-    result.add_argument(
-        "--trace",
-        type=Path,
-        default=Path(f"{prog.split('.')[-1]}.trace.json"),
-        help="Chrome trace output path",
-    )
-    result.add_argument("--seed", type=int, default=0)
-    return result
-
-
-def check(args, parser_: argparse.ArgumentParser) -> None:
+def setup(prog: str, description: str, argv):
+    """The options (parsed and checked), the demo's train and test splits as
+    ``(latent, conditions)`` on the device, and a seeded CPU generator for the minibatches."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--steps", type=int, default=20, help="profiled steps (default 20)")
+    parser.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--backend", choices=("auto", "torch", "triton"), default="auto")
+    parser.add_argument("--trace", type=Path, default=Path(f"{prog.split('.')[-1]}.trace.json"),
+                        help="Chrome trace output path")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
     if args.steps < 1 or args.batch < 1:
-        parser_.error("--steps and --batch must be positive")
+        parser.error("--steps and --batch must be positive")
     if args.device == "cuda" and not torch.cuda.is_available():
-        parser_.error("--device cuda: no CUDA device is available")
+        parser.error("--device cuda: no CUDA device is available")
+    from fastgen.demo import TAIL_BOUND
+    from fastgen.demo import data as demo_data
+
+    torch.manual_seed(args.seed)
+    _, train_split, test_split = demo_data.load(args.seed, TAIL_BOUND)
+    splits = [(split.latent.to(args.device), split.conditions.to(args.device))
+              for split in (train_split, test_split)]  # fmt: skip
+    return args, *splits, torch.Generator().manual_seed(args.seed)
 
 
 def range_totals(events, device: str) -> dict[str, float]:

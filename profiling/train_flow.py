@@ -17,24 +17,18 @@ from profiling import session
 
 
 def main(argv=None) -> dict:
-    parser = session.parser("profiling.train_flow", __doc__.splitlines()[0], batch=256)
-    args = parser.parse_args(argv)
-    session.check(args, parser)
+    args, (x, c), test, data_rng = session.setup(
+        "profiling.train_flow", __doc__.splitlines()[0], argv
+    )
     from fastgen.demo import TAIL_BOUND, models, train
-    from fastgen.demo import data as demo_data
     from fastgen.profiling import annotate
 
-    torch.manual_seed(args.seed)
-    _, train_split, test_split = demo_data.load(args.seed, TAIL_BOUND)
-    x, c = train_split.latent.to(args.device), train_split.conditions.to(args.device)
     flow = models.make_flow(TAIL_BOUND, backend=args.backend).to(args.device)
-    data_rng = torch.Generator().manual_seed(args.seed)
     trainer = train.FlowTrainer(flow, x, c, args.batch, data_rng, total_steps=args.steps)
 
     def finish():
         with annotate("evaluate.metrics"), torch.no_grad():
-            latent, conditions = test_split.latent.to(args.device), test_split.conditions
-            flow.log_prob(latent, context=conditions.to(args.device)).mean()
+            flow.log_prob(test[0], context=test[1]).mean()
 
     return session.run(trainer.step, finish, args)
 

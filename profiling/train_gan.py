@@ -17,20 +17,15 @@ from profiling import session
 
 
 def main(argv=None) -> dict:
-    parser = session.parser("profiling.train_gan", __doc__.splitlines()[0], batch=256)
-    args = parser.parse_args(argv)
-    session.check(args, parser)
+    args, (x, c), test, data_rng = session.setup(
+        "profiling.train_gan", __doc__.splitlines()[0], argv
+    )
     from fastgen.demo import TAIL_BOUND, models, train
-    from fastgen.demo import data as demo_data
     from fastgen.metrics import sinkhorn_divergence
     from fastgen.profiling import annotate
 
-    torch.manual_seed(args.seed)
-    _, train_split, test_split = demo_data.load(args.seed, TAIL_BOUND)
-    x, c = train_split.latent.to(args.device), train_split.conditions.to(args.device)
     generator_net = models.Generator(TAIL_BOUND).to(args.device)
     critic = models.Critic().to(args.device)
-    data_rng = torch.Generator().manual_seed(args.seed)
     noise_rng = torch.Generator(args.device).manual_seed(args.seed)
 
     trainer = train.GanTrainer(
@@ -47,9 +42,8 @@ def main(argv=None) -> dict:
 
     def finish():
         with annotate("evaluate.metrics"), torch.no_grad():
-            conditions = test_split.conditions.to(args.device)
-            fake = generator_net(conditions, generator=noise_rng)
-            sinkhorn_divergence(test_split.latent.to(args.device), fake, backend=args.backend)
+            fake = generator_net(test[1], generator=noise_rng)
+            sinkhorn_divergence(test[0], fake, backend=args.backend)
 
     return session.run(trainer.step, finish, args)
 
