@@ -124,6 +124,7 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
             "flow_lr": train.FLOW_LR,
             "sinkhorn_blur": evaluate.SINKHORN_BLUR,
             "sinkhorn_scaling": evaluate.SINKHORN_SCALING,
+            "classifier_folds": evaluate.CLASSIFIER_FOLDS,
         },
         "data": {
             "train_muons": len(train_split.latent),
