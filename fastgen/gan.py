@@ -18,8 +18,8 @@ import torch
 
 from fastgen._validation import check_finite_number, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
-from fastgen.profiling import annotate
 from fastgen.reference import gradient_penalty as reference
+from fastgen.tracing import annotate
 
 Critic = Callable[..., torch.Tensor]
 

@@ -25,7 +25,7 @@ import torch
 
 from fastgen._arrays import as_float_tensor, check_finite
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
-from fastgen.profiling import annotate
+from fastgen.tracing import annotate
 
 METHODS = ("auto", "eigh", "newton_schulz")
 NS_MAX_ITER = 60

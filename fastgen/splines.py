@@ -11,8 +11,8 @@ import torch
 
 from fastgen._validation import check_finite_number, check_tensor
 from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
-from fastgen.profiling import annotate
 from fastgen.reference.splines import RationalQuadraticSpline
+from fastgen.tracing import annotate
 
 DEFAULT_MIN_BIN_WIDTH = 1e-3
 DEFAULT_MIN_BIN_HEIGHT = 1e-3
@@ -83,7 +83,7 @@ def _spline(
     min_sizes = (float(min_bin_width), float(min_bin_height), float(min_derivative))
     tensors = (inputs, widths, heights, derivatives)
     if resolve_backend(backend, tensors, supported_dtypes=KERNEL_DTYPES) == "triton":
-        from fastgen.kernels.rational_quadratic import rational_quadratic_spline_triton
+        from fastgen.kernels.splines import rational_quadratic_spline_triton
 
         return rational_quadratic_spline_triton(
             *tensors, inverse, bounds, min_sizes, tails, identity_outside

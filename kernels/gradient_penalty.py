@@ -246,7 +246,7 @@ class GradientPenaltyTriton(torch.autograd.Function):
         return gradient_penalty_backward(gradients, norms, upstream, *ctx.args), None, None, None
 
 
-# Representative compilations for fastgen.aot: short rows (whole rows per tile) in float32 and
+# Representative compilations for profiling.aot: short rows (whole rows per tile) in float32 and
 # long rows (one chunk per tile) in bfloat16.
 AOT_CONFIGS = [
     AotConfig(

@@ -426,7 +426,7 @@ def masked_linear_triton(x, weight, bias, in_degrees, out_degrees, strict, activ
     return y.view(*x.shape[:-1], weight.shape[0])
 
 
-# Representative compilations for fastgen.aot: a hidden layer (256 -> 256, relu / gelu with
+# Representative compilations for profiling.aot: a hidden layer (256 -> 256, relu / gelu with
 # its pre-activation) in float32 and bfloat16, and the strict output layer.
 _DEGREE_TYPES = {"in_deg_ptr": "*i32", "out_deg_ptr": "*i32"}
 _VALUE_POINTERS = ("x_ptr", "w_ptr", "b_ptr", "y_ptr", "z_ptr", "g_ptr", "v_ptr", "gx_ptr",

@@ -116,7 +116,7 @@ def kernel_sum(x, y, kernel, degree, gamma, coef0, input_precision="ieee"):
     return partial.sum(dtype=torch.float64)
 
 
-# Representative compilations for fastgen.aot.
+# Representative compilations for profiling.aot.
 AOT_CONFIGS = [
     AotConfig(
         _kernel_sum_kernel,

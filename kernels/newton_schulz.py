@@ -115,7 +115,7 @@ def fused_gemm(a, b, c, alpha, beta, gamma, input_precision=DEFAULT_INPUT_PRECIS
     return _fused_gemm(a, b, c if has_c else a, has_c, alpha, beta, gamma, input_precision)
 
 
-# Representative compilations for fastgen.aot: the GPU tile, both precisions, with and without C.
+# Representative compilations for profiling.aot: the GPU tile, both precisions, with and without C.
 AOT_CONFIGS = [
     AotConfig(
         _fused_gemm_kernel,

@@ -242,7 +242,7 @@ def _softmin_grad_kernel(
 
 def _settings(dim: int, backward: bool = False):
     """Block sizes ``(BLOCK_M, BLOCK_N, BLOCK_D, SMALL_D)``, chosen from the sm_80 register
-    counts of ``python -m fastgen.aot`` at 4 warps: direct differences at 64 x 32 take 128
+    counts of ``python -m profiling.aot`` at 4 warps: direct differences at 64 x 32 take 128
     registers (64 x 64: 255); the fp32 ``tl.dot`` path at 32 x 32 x 32 takes 186 forward
     (64 x 32 x 32 spills 648 B), and the backward, which also holds a (32, BLOCK_D)
     accumulator, 168 at BLOCK_D = 16 (255 at 32)."""
@@ -355,7 +355,7 @@ def softmins_triton(x, y, eps, p, pairs, hs):
     return SoftminsTriton.apply(x, y, eps, p, tuple(pairs), *hs)
 
 
-# Representative compilations for fastgen.aot: tiny D (direct differences), D = 64 (tl.dot)
+# Representative compilations for profiling.aot: tiny D (direct differences), D = 64 (tl.dot)
 # and D = 1024 (chunked tl.dot), p = 2 and p = 1.
 AOT_CONFIGS = [
     AotConfig(

@@ -4,9 +4,10 @@
 configurations for sm_80 and sm_90 and prints, per kernel and configuration, registers per
 thread, spilled bytes, shared memory and whether tensor-core instructions (mma / wgmma)
 appear; it exits non-zero when a kernel spills or a ``@triton.jit`` function is compiled by
-no configuration. The work is :mod:`fastgen.aot`'s, run in a subprocess: kernels decorated
+no configuration. The work is :mod:`profiling.aot`'s, run in a subprocess: kernels decorated
 under ``TRITON_INTERPRET=1`` cannot be compiled, and from a scratch directory so that the
-installed ``fastgen`` (with its ``kernels`` subpackage) is the one imported.
+installed ``fastgen`` (with its ``kernels`` subpackage) is the one imported; the repository
+root is appended to ``sys.path`` (after site-packages) for ``profiling`` itself.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# Appended, not prepended: the source tree's fastgen/ has no kernels/ (pyproject maps it).
+RUN_AOT = "import sys; sys.path.append({root!r}); from profiling.aot import main; sys.exit(main())"
 
 
 def main(argv=None) -> int:
@@ -22,7 +28,7 @@ def main(argv=None) -> int:
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     with tempfile.TemporaryDirectory() as scratch:
         return subprocess.run(
-            [sys.executable, "-m", "fastgen.aot", *argv], cwd=scratch, env=env
+            [sys.executable, "-c", RUN_AOT.format(root=str(ROOT)), *argv], cwd=scratch, env=env
         ).returncode
 
 

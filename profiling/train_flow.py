@@ -21,7 +21,7 @@ def main(argv=None) -> dict:
         "profiling.train_flow", __doc__.splitlines()[0], argv
     )
     from fastgen.demo import TAIL_BOUND, models, train
-    from fastgen.profiling import annotate
+    from fastgen.tracing import annotate
 
     flow = models.make_flow(TAIL_BOUND, backend=args.backend).to(args.device)
     trainer = train.FlowTrainer(flow, x, c, args.batch, data_rng, total_steps=args.steps)

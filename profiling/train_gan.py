@@ -22,7 +22,7 @@ def main(argv=None) -> dict:
     )
     from fastgen.demo import TAIL_BOUND, models, train
     from fastgen.metrics import sinkhorn_divergence
-    from fastgen.profiling import annotate
+    from fastgen.tracing import annotate
 
     generator_net = models.Generator(TAIL_BOUND).to(args.device)
     critic = models.Critic().to(args.device)

@@ -35,7 +35,7 @@ def poisoned_outputs(monkeypatch):
     from fastgen.backend import TRITON_AVAILABLE
 
     if TRITON_AVAILABLE:
-        from fastgen.aot import kernel_modules
+        from profiling.aot import kernel_modules
 
         for module in kernel_modules():
             if hasattr(module, "new_empty"):

@@ -1,5 +1,5 @@
 """Every Triton kernel compiles ahead of time for sm_80 and sm_90 without spills, through the
-user-facing report ``python -m profiling.gpu_report --json`` (which runs ``fastgen.aot`` in a
+user-facing report ``python -m profiling.gpu_report --json`` (which runs ``profiling.aot`` in a
 subprocess: this test process runs the kernels under TRITON_INTERPRET=1, and a kernel
 decorated under the interpreter cannot be compiled). Names are listed here explicitly so
 that a new ``@triton.jit`` function fails this test until it is configured or called by a

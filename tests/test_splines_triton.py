@@ -10,7 +10,7 @@ from tolerances import assert_close_to_reference
 import fastgen
 
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
-rational_quadratic = pytest.importorskip("fastgen.kernels.rational_quadratic")
+spline_kernels = pytest.importorskip("fastgen.kernels.splines")
 
 BOUND = 2.5
 NAMES = ("outputs", "logabsdet", "grad inputs", "grad widths", "grad heights", "grad derivs")
@@ -86,7 +86,7 @@ def test_batched_shapes_and_packed_views(device):
     inputs = inputs_for((6, 7), BOUND)
     _check(fastgen.unconstrained_rational_quadratic_spline, inputs, params, device,
            tail_bound=BOUND)  # fmt: skip
-    flat = rational_quadratic._flatten(inputs, *params)
+    flat = spline_kernels._flatten(inputs, *params)
     for view, original in zip(flat[1:], params, strict=True):
         assert view.data_ptr() == original.data_ptr(), "parameter views must not be copied"
 

@@ -13,7 +13,7 @@ from fastgen.metrics import (
     sinkhorn_divergence,
     wasserstein_1d,
 )
-from fastgen.profiling import annotate
+from fastgen.tracing import annotate
 
 # Sinkhorn as a metric: small blur and slow epsilon scaling for accurate values (GeomLoss's
 # default scaling of 0.5 favours gradients).

@@ -1,5 +1,5 @@
 """Training of the demo's flow and WGAN-GP, with profiler / NVTX ranges around each phase
-(``fastgen.profiling.annotate``: free unless a profiler is running)."""
+(``fastgen.tracing.annotate``: free unless a profiler is running)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from fastgen.gan import gradient_penalty
-from fastgen.profiling import annotate
+from fastgen.tracing import annotate
 
 # WGAN-GP as Gulrajani et al. 2017 train it (Algorithm 1).
 CRITIC_STEPS = 5

@@ -7,7 +7,7 @@ from fastgen.metrics.frechet import (
     calculate_frechet_distance,
     frechet_distance,
 )
-from fastgen.metrics.kernel_distance import kernel_inception_distance, mmd2_unbiased
+from fastgen.metrics.mmd import kernel_inception_distance, mmd2_unbiased
 from fastgen.metrics.optimal_transport import (
     SamplesLoss,
     emd,

@@ -21,7 +21,7 @@ from fastgen.linalg import (
     _trace_sqrt_product,
     trace_sqrt_product_factors,
 )
-from fastgen.profiling import annotate
+from fastgen.tracing import annotate
 
 # Rows converted to float64 at a time: bounds the temporary copies of large feature sets.
 CHUNK_ROWS = 8192

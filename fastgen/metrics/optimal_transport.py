@@ -15,8 +15,8 @@ import torch
 
 from fastgen._validation import check_finite_number, check_tensor
 from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
-from fastgen.profiling import annotate
 from fastgen.reference import sinkhorn as ref
+from fastgen.tracing import annotate
 
 # The Triton softmin streams D in chunks; beyond this the reference is used.
 KERNEL_MAX_DIM = 1024

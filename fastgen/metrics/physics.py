@@ -12,7 +12,7 @@ import torch
 
 from fastgen._arrays import check_samples
 from fastgen.metrics.frechet import FeatureStatistics, calculate_frechet_distance
-from fastgen.metrics.kernel_distance import (
+from fastgen.metrics.mmd import (
     _check_number,
     _check_pair,
     _mmd2,

@@ -8,9 +8,9 @@ from torch import nn
 
 from fastgen._validation import check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
-from fastgen.profiling import annotate
 from fastgen.reference.masked_linear import ACTIVATIONS, mask_from_degrees
 from fastgen.reference.masked_linear import masked_linear as masked_linear_reference
+from fastgen.tracing import annotate
 
 # The callables nflows / zuko users pass as ``activation``, by the name the kernel fuses.
 _CALLABLES = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", torch.tanh: "tanh",

@@ -15,7 +15,7 @@ import torch
 
 from fastgen._arrays import check_samples
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
-from fastgen.profiling import annotate
+from fastgen.tracing import annotate
 
 KERNELS = ("polynomial", "rbf")
 # Kernel values held at once by the reference (32 MB in float64).

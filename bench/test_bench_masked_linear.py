@@ -24,7 +24,7 @@ Timings are never asserted. Batch sizes come from ``FASTGEN_BENCH_SIZES`` when i
 (e.g. ``FASTGEN_BENCH_SIZES=1000`` for a smoke run), else the sizes above. For the same-run
 ratio table (providers interleaved round-robin, median of repeats) run::
 
-    OMP_NUM_THREADS=1 python bench/test_bench_made.py
+    OMP_NUM_THREADS=1 python bench/test_bench_masked_linear.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import json
 import torch
 
 from bench.report import ratios
-from fastgen.profiling import annotate
+from fastgen.tracing import annotate
 
 
 def _names(prof) -> list[str]:

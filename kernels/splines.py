@@ -438,7 +438,7 @@ def rational_quadratic_spline_triton(inputs, widths, heights, derivatives, inver
     )
 
 
-# Representative compilations for fastgen.aot / profiling: the smallest and largest tiles.
+# Representative compilations for profiling.aot / profiling: the smallest and largest tiles.
 _FLOAT_ARGS = ("left", "right", "bottom", "top", "min_bin_width", "min_bin_height",
                "min_derivative")  # fmt: skip
 AOT_CONFIGS = [

@@ -5,7 +5,7 @@ cubin through the ``ptxas`` Triton ships) and reads the cubin's resource usage w
 ``cuobjdump``: registers per thread, stack and local memory (non-zero means spills), shared
 memory, and whether tensor-core instructions (``mma`` / ``wgmma``) appear in the PTX.
 
-``python -m fastgen.aot [--json]`` compiles every kernel's representative configurations
+``python -m profiling.aot [--json]`` compiles every kernel's representative configurations
 (``AOT_CONFIGS`` of each module in ``fastgen.kernels``) for sm_80 and sm_90 and prints the
 table; it also lists every ``@triton.jit`` function that no configured kernel reaches, and
 exits with status 1 when a kernel spills or a function is reached by no configuration. It
@@ -188,7 +188,7 @@ def format_table(rows: list[KernelResources]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fastgen.aot", description=__doc__.split("\n")[0]
+        prog="python -m profiling.aot", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--arch", type=int, action="append", help="sm version (default 80, 90)")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastgen.metrics import kernel_distance, kernel_inception_distance, mmd2_unbiased
+from fastgen.metrics import kernel_inception_distance, mmd, mmd2_unbiased
 
 
 def _kernel(x, y, kernel, degree, gamma, coef0):
@@ -38,7 +38,7 @@ def test_reference_matches_dense_formula(m, n, d, kernel, monkeypatch):
     expected = dense_mmd2(x, y, kernel)
     assert mmd2_unbiased(x, y, kernel).item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
     # blocks of a few rows: the blocking changes nothing
-    monkeypatch.setattr(kernel_distance, "BLOCK_ELEMENTS", 3 * max(m, n))
+    monkeypatch.setattr(mmd, "BLOCK_ELEMENTS", 3 * max(m, n))
     value = mmd2_unbiased(torch.from_numpy(x), torch.from_numpy(y), kernel, backend="torch")
     assert value.dtype == torch.float64 and value.shape == ()
     assert value.item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
