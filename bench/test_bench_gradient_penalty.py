@@ -24,7 +24,8 @@ region each provider runs once and its loss must be finite; timings are never as
 
 Run::
 
-    pytest bench/test_bench_gradient_penalty.py --benchmark-group-by=group --benchmark-columns=median,iqr
+    pytest bench/test_bench_gradient_penalty.py --benchmark-group-by=group \
+        --benchmark-columns=median,iqr
 
 Bytes each part moves, op by op, are printed by ``python -m profiling.traffic``.
 """
