@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fastgen._validation import check_tensor
+from fastgen._checks import check_tensor
 from fastgen.nn.transforms import (
     CompositeTransform,
     MaskedRQSAutoregressiveTransform,

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from fastgen._validation import check_finite_number, check_tensor
+from fastgen._checks import check_number, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.reference import gradient_penalty as reference
 from fastgen.tracing import annotate
@@ -46,7 +46,7 @@ def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> None:
 
 
 def _check_weight(name: str, value) -> float:
-    value = check_finite_number(name, value)
+    value = check_number(name, value)
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return value

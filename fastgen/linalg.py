@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from fastgen._arrays import as_float_tensor, check_finite
+from fastgen._checks import as_float_tensor, check_finite
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.tracing import annotate
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from fastgen._validation import check_finite_number, check_tensor
+from fastgen._checks import check_number, check_tensor
 from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
 from fastgen.reference.splines import RationalQuadraticSpline
 from fastgen.tracing import annotate
@@ -61,13 +61,13 @@ def _spline(
             f"{num_derivatives:+d} for these tails), got {tuple(derivatives.shape)}"
         )
     for name, value in (("min_bin_width", min_bin_width), ("min_bin_height", min_bin_height)):
-        value = check_finite_number(name, value)
+        value = check_number(name, value)
         if not 0 <= value * num_bins < 1:
             raise ValueError(
                 f"{name} must be in [0, 1 / num_bins) = [0, {1 / num_bins:g}) for num_bins = "
                 f"{num_bins}, got {value}"
             )
-    if check_finite_number("min_derivative", min_derivative) < 0:
+    if check_number("min_derivative", min_derivative) < 0:
         raise ValueError(f"min_derivative must be >= 0, got {min_derivative}")
     if tails is None and not torch.compiler.is_compiling() and inputs.numel() > 0:
         lower, upper = bounds[2:] if inverse else bounds[:2]
@@ -148,7 +148,7 @@ def unconstrained_rational_quadratic_spline(
     """
     if tails not in TAILS:
         raise ValueError(f"tails must be one of {TAILS}, got {tails!r}")
-    if check_finite_number("tail_bound", tail_bound) <= 0:
+    if check_number("tail_bound", tail_bound) <= 0:
         raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
     bound = float(tail_bound)
     return _spline(
@@ -198,7 +198,7 @@ def rational_quadratic_spline(
         TypeError: as :func:`unconstrained_rational_quadratic_spline`.
     """
     bounds = tuple(
-        check_finite_number(name, value)
+        check_number(name, value)
         for name, value in (("left", left), ("right", right), ("bottom", bottom), ("top", top))
     )
     if bounds[1] <= bounds[0]:

@@ -154,7 +154,7 @@ def test_degenerate_inputs():
         (dict(diameter=-2.0), None, ValueError, "diameter must be > 0"),
         (dict(p=3), None, ValueError, "p must be 1 or 2"),
         (dict(loss="energy"), None, ValueError, "loss must be 'sinkhorn'"),
-        (dict(blur="0.1"), None, TypeError, "blur must be a Python number"),
+        (dict(blur="0.1"), None, TypeError, "blur must be a real number"),
         (dict(backend="cuda"), "ok", ValueError, "backend must be one of"),
         ({}, "dim", ValueError, "same dimension D"),
         ({}, "negative", ValueError, "a must be non-negative"),

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from fastgen._arrays import as_float_tensor, check_finite, check_samples
+from fastgen._checks import as_float_tensor, check_finite, check_samples
 from fastgen.linalg import (
     METHODS,
     _check_pair,

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from fastgen._arrays import check_samples
+from fastgen._checks import check_samples
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.tracing import annotate
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import torch
 
-from fastgen._validation import check_finite_number, check_tensor
+from fastgen._checks import check_number, check_tensor
 from fastgen.backend import HALF_DTYPES, KERNEL_DTYPES, resolve_backend
 from fastgen.reference import sinkhorn as ref
 from fastgen.tracing import annotate
@@ -45,7 +45,7 @@ class SinkhornReport(NamedTuple):
 def _check_positive(name, value, allow_none=False):
     if value is None and allow_none:
         return None
-    value = check_finite_number(name, value)
+    value = check_number(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return value
@@ -61,7 +61,7 @@ def _check_options(loss, p, blur, reach, diameter, scaling, debias, potentials):
     blur = _check_positive("blur", blur)
     reach = _check_positive("reach", reach, allow_none=True)
     diameter = _check_positive("diameter", diameter, allow_none=True)
-    scaling = check_finite_number("scaling", scaling)
+    scaling = check_number("scaling", scaling)
     if not 0 < scaling < 1:
         raise ValueError(f"scaling must be in (0, 1), got {scaling}")
     for name, value in (("debias", debias), ("potentials", potentials)):
@@ -317,7 +317,7 @@ class SamplesLoss(torch.nn.Module):
 
 
 def _check_p(p) -> float:
-    p = check_finite_number("p", p)
+    p = check_number("p", p)
     if p < 1:
         raise ValueError(f"p must be >= 1, got {p}")
     return p

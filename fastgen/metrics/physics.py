@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import torch
 
-from fastgen._arrays import check_samples
+from fastgen._checks import check_samples
 from fastgen.metrics.frechet import FeatureStatistics, calculate_frechet_distance
 from fastgen.metrics.mmd import (
     _check_number,

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn import init
 
-from fastgen._validation import check_tensor
+from fastgen._checks import check_tensor
 from fastgen.nn.masked_linear import MaskedLinear, activation_name
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastgen._validation import check_tensor
+from fastgen._checks import check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.reference.masked_linear import ACTIVATIONS, mask_from_degrees
 from fastgen.reference.masked_linear import masked_linear as masked_linear_reference

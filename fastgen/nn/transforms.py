@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastgen._validation import check_tensor
+from fastgen._checks import check_tensor
 from fastgen.nn.made import MADE
 from fastgen.splines import (
     DEFAULT_MIN_BIN_HEIGHT,
