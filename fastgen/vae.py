@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from fastgen._checks import check_number, check_pair, check_tensor
+from fastgen._checks import check_bool, check_number, check_pair, check_tensor
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -299,8 +299,10 @@ class GaussianLikelihood(nn.Module):
 
     def __init__(self, features: int, log_var: float = 0.0, learned: bool = False):
         super().__init__()
+        features = check_number("features", features, minimum=1, integer=True)
         log_var = check_number("log_var", log_var)
         # A fixed value stays a Python float, exact in any dtype the inputs come in.
+        learned = check_bool("learned", learned)
         self.log_var = nn.Parameter(torch.full((features,), log_var)) if learned else log_var
 
     def _log_var(self, like: torch.Tensor) -> torch.Tensor:

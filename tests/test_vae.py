@@ -340,6 +340,8 @@ def test_nan_inputs_give_nan(model, data):
         (lambda m, x: m.log_prob(x, num_samples=2.0), TypeError, "num_samples"),
         (lambda m, x: m.sample(0), ValueError, "num_samples"),
         (lambda m, x: ConditionalVAE(3, latent_features=0), ValueError, "latent_features"),
+        (lambda m, x: GaussianLikelihood(3, learned=1), TypeError, "learned"),
+        (lambda m, x: GaussianLikelihood(3, log_var=float("nan")), ValueError, "log_var"),
         (lambda m, x: ConditionalVAE(3, 2).log_prob(x), ValueError, "context"),
         (lambda m, x: ConditionalVAE(3, 2).double().log_prob(x, x[:, :1]), ValueError, "context"),
         (lambda m, x: ConditionalVAE(3, 2).log_prob(x, x[:, :2].float()), TypeError, "context"),
