@@ -41,7 +41,8 @@ from fastgen.metrics import (
 from fastgen.nn import MADE
 
 pytestmark = pytest.mark.skipif(
-    not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed"
+    not dist.is_available() or not dist.is_gloo_available(),
+    reason="needs torch.distributed with the gloo backend",
 )
 
 WORLD_SIZE = 2
