@@ -36,6 +36,8 @@ from fastgen.tracing import annotate
 KERNEL_MAX_DIM = 1024
 # GeomLoss's backend names: accepted for drop-in use, they mean "auto" (same numbers).
 GEOMLOSS_BACKENDS = ("tensorized", "online", "multiscale")
+# SamplesLoss's options, in GeomLoss's order: the keyword arguments of sinkhorn_divergence.
+OPTIONS = ("loss", "p", "blur", "reach", "diameter", "scaling", "debias", "potentials", "backend")
 # GeomLoss's log of a zero weight (``log_weights``): finite, so no inf - inf.
 LOG_ZERO_WEIGHT = -100000.0
 
@@ -403,6 +405,9 @@ class SamplesLoss(torch.nn.Module):
         self.diameter, self.scaling, self.debias = diameter, scaling, debias
         self.potentials, self.backend = potentials, backend
 
+    def _options(self) -> dict:
+        return {name: getattr(self, name) for name in OPTIONS}
+
     def forward(self, *args):
         if len(args) == 2:
             (x, y), a, b = args, None, None
@@ -410,25 +415,7 @@ class SamplesLoss(torch.nn.Module):
             a, x, b, y = args
         else:
             raise ValueError(f"SamplesLoss takes (x, y) or (a, x, b, y), got {len(args)} arguments")
-        values, _ = _sinkhorn(
-            a,
-            x,
-            b,
-            y,
-            loss=self.loss,
-            p=self.p,
-            blur=self.blur,
-            reach=self.reach,
-            diameter=self.diameter,
-            scaling=self.scaling,
-            debias=self.debias,
-            potentials=self.potentials,
-            backend=self.backend,
-        )
-        return values
+        return sinkhorn_divergence(x, y, a, b, **self._options())
 
     def extra_repr(self) -> str:
-        return (
-            f"loss={self.loss!r}, p={self.p}, blur={self.blur}, reach={self.reach}, "
-            f"diameter={self.diameter}, scaling={self.scaling}, debias={self.debias}"
-        )
+        return ", ".join(f"{name}={value!r}" for name, value in self._options().items())

@@ -142,5 +142,9 @@ class Softmins(torch.autograd.Function):
 
 
 def softmins_reference(x, y, eps, p, pairs, hs):
-    """The reference's fused-softmin entry point (same contract as the Triton one)."""
+    """The softmins of one Sinkhorn step, same contract as
+    :func:`fastgen.kernels.sinkhorn.softmins_triton`: for each ``(r, c)`` of ``pairs``
+    (``PAIRS_BALANCED`` or ``PAIRS_DEBIASED``; 0: ``x (B, N, D)``, 1: ``y (B, M, D)``) and
+    the matching column vector of ``hs``, :func:`softmin` of set ``r`` against set ``c``.
+    Returns one ``(B, rows)`` tensor per pair; gradients flow into the row points."""
     return Softmins.apply(x, y, eps, p, tuple(pairs), *hs)
