@@ -38,7 +38,7 @@ import pytest
 import torch
 
 from fastgen.metrics import SamplesLoss
-from fastgen.reference import sinkhorn as ref
+from fastgen.metrics import sinkhorn as ref
 
 BLUR, SCALING = 0.05, 0.5
 PEER_MAX_N = 20000

@@ -7,7 +7,8 @@ import torch
 from mmd_oracle import dense_mmd2, kernel_matrix
 from tolerances import assert_matches_reference
 
-from fastgen.metrics import kernel_inception_distance, mmd, mmd2_unbiased
+from fastgen.metrics import kernel_inception_distance, mmd2_unbiased
+from fastgen.reference import mmd as reference
 
 
 def _features(seed, m, n, d, shift=0.3):
@@ -22,7 +23,7 @@ def test_reference_matches_dense_formula(m, n, d, kernel, monkeypatch):
     expected = dense_mmd2(x, y, kernel)
     assert mmd2_unbiased(x, y, kernel).item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
     # blocks of a few rows: the blocking changes nothing
-    monkeypatch.setattr(mmd, "BLOCK_ELEMENTS", 3 * max(m, n))
+    monkeypatch.setattr(reference, "BLOCK_ELEMENTS", 3 * max(m, n))
     value = mmd2_unbiased(torch.from_numpy(x), torch.from_numpy(y), kernel, backend="torch")
     assert value.dtype == torch.float64 and value.shape == ()
     assert value.item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
@@ -89,7 +90,7 @@ def test_triton_half_and_strided_inputs(device, poisoned_outputs):
 
 def test_errors():
     x = np.zeros((5, 3))
-    with pytest.raises(ValueError, match="same D"):
+    with pytest.raises(ValueError, match="same size along axis -1"):
         mmd2_unbiased(x, np.zeros((5, 4)))
     with pytest.raises(ValueError, match="y needs N >= 2"):
         mmd2_unbiased(x, np.zeros((1, 3)))
@@ -99,13 +100,17 @@ def test_errors():
         mmd2_unbiased(x, x.astype(np.float32))
     with pytest.raises(ValueError, match="kernel must be one of"):
         mmd2_unbiased(x, x, kernel="laplace")
-    with pytest.raises(ValueError, match="degree must be finite and >= 1"):
+    with pytest.raises(ValueError, match="degree must be >= 1, got 0"):
         mmd2_unbiased(x, x, degree=0)
     with pytest.raises(TypeError, match="degree must be an int"):
         mmd2_unbiased(x, x, degree=2.5)
-    with pytest.raises(ValueError, match="gamma must be finite and >= 0"):
+    with pytest.raises(ValueError, match="gamma must be >= 0, got -1.0"):
         mmd2_unbiased(x, x, gamma=-1.0)
     with pytest.raises(ValueError, match="subset_size must be <= the number of samples"):
         kernel_inception_distance(x, x, subset_size=6)
-    with pytest.raises(ValueError, match="subsets must be finite and >= 1"):
+    with pytest.raises(ValueError, match="subsets must be >= 1, got 0"):
         kernel_inception_distance(x, x, subsets=0, subset_size=2)
+    with pytest.raises(ValueError, match=r"seed must be >= 0 and <= 4294967295, got 4294967296"):
+        kernel_inception_distance(x, x, subsets=1, subset_size=2, seed=2**32)
+    with pytest.raises(TypeError, match="seed must be an int, got float 1.5"):
+        kernel_inception_distance(x, x, subsets=1, subset_size=2, seed=1.5)
