@@ -5,8 +5,8 @@ density of 2-D flows integrating to 1, and argument errors."""
 
 import pytest
 import torch
-from torch import nn
 from test_transforms import _assert_same, _perturb, _residual_net, assert_inverse_and_logabsdet
+from torch import nn
 
 from fastgen.flows import (
     AffineCouplingTransform,
@@ -198,9 +198,10 @@ def _iaf_2d():
     "make, half_width", [(_realnvp_2d, 12.0), (_iaf_2d, 6.0)], ids=["realnvp", "iaf"]
 )
 def test_density_integrates_to_one(make, half_width):
-    """Midpoint sum of exp(log_prob) over [-L, L]^2 on a 480 x 480 grid: within 5e-3 of 1.
-    The box covers the mass: none of 20,000 samples falls outside [-5L/6, 5L/6]^2. The flow
-    is far from the base (its log-density differs from the base's by more than 1)."""
+    """Midpoint sum of exp(log_prob) over [-L, L]^2 on a 480 x 480 grid: within 1e-4 of 1
+    (measured: 1.5e-9 RealNVP, 2.5e-7 IAF). The box covers the mass: none of 20,000 samples
+    falls outside [-5L/6, 5L/6]^2. The flow is far from the base (its log-density differs
+    from the base's by more than 1)."""
     flow = make().double()
     _perturb(flow, scale=0.1)
     with torch.no_grad():
@@ -211,7 +212,7 @@ def test_density_integrates_to_one(make, half_width):
         grid = torch.cartesian_prod(axis, axis)
         log_prob = flow.log_prob(grid)
     total = log_prob.exp().sum().item() * step**2
-    assert abs(total - 1) < 5e-3, total
+    assert abs(total - 1) < 1e-4, total
     base = StandardNormal([2]).double().log_prob(grid)
     assert (log_prob - base).abs().max() > 1
 
