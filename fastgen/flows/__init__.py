@@ -10,14 +10,17 @@ A :class:`Flow` is a transform from data to noise plus a base distribution
   transform of the others (``fastgen.flows.coupling``);
 * the element-wise transforms (``fastgen.flows.elementwise``) declare
   ``params_per_feature`` and map ``(inputs, params)`` to ``(outputs, logabsdet)``:
-  :class:`AffineElementwiseTransform` (MAF) and :class:`RQSElementwiseTransform` (splines,
-  with per-feature linear or circular tails).
+  :class:`AffineElementwiseTransform` (MAF; RealNVP's :class:`AffineCouplingTransform` with
+  ``scale_activation="sigmoid"``) and :class:`RQSElementwiseTransform` (splines, with
+  per-feature linear or circular tails).
 
 A new layer is a few lines: a subclass whose constructor builds its conditioner and
 element-wise transform and calls the composition's constructor (see
 :class:`MaskedAffineAutoregressiveTransform`). Structural transforms (composition,
-inversion, permutations) are in ``fastgen.flows.transforms``; :class:`NeuralSplineFlow` in
-``fastgen.flows.nsf``.
+inversion, permutations) are in ``fastgen.flows.transforms``, :class:`BatchNorm` in
+``fastgen.flows.normalization``; the flows :class:`NeuralSplineFlow` in ``fastgen.flows.nsf``,
+:class:`MaskedAutoregressiveFlow` and :class:`InverseAutoregressiveFlow` (IAF: the MAF stack
+wrapped in :class:`InverseTransform`) in ``fastgen.flows.maf``.
 """
 
 from fastgen.flows.autoregressive import (
@@ -26,13 +29,19 @@ from fastgen.flows.autoregressive import (
     MaskedRQSAutoregressiveTransform,
 )
 from fastgen.flows.core import Flow
-from fastgen.flows.coupling import CouplingTransform, RQSCouplingTransform
+from fastgen.flows.coupling import (
+    AffineCouplingTransform,
+    CouplingTransform,
+    RQSCouplingTransform,
+)
 from fastgen.flows.distributions import StandardNormal
 from fastgen.flows.elementwise import (
     AffineElementwiseTransform,
     ElementwiseTransform,
     RQSElementwiseTransform,
 )
+from fastgen.flows.maf import InverseAutoregressiveFlow, MaskedAutoregressiveFlow
+from fastgen.flows.normalization import BatchNorm
 from fastgen.flows.nsf import NeuralSplineFlow
 from fastgen.flows.transforms import (
     CompositeTransform,
@@ -44,13 +53,17 @@ from fastgen.flows.transforms import (
 )
 
 __all__ = [
+    "AffineCouplingTransform",
     "AffineElementwiseTransform",
     "AutoregressiveTransform",
+    "BatchNorm",
     "CompositeTransform",
     "CouplingTransform",
     "ElementwiseTransform",
     "Flow",
+    "InverseAutoregressiveFlow",
     "InverseTransform",
+    "MaskedAutoregressiveFlow",
     "MaskedAffineAutoregressiveTransform",
     "MaskedRQSAutoregressiveTransform",
     "NeuralSplineFlow",

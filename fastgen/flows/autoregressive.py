@@ -6,7 +6,8 @@ A new autoregressive layer is an :class:`AutoregressiveTransform` over a
 :class:`fastgen.nn.MADE` whose ``output_multiplier`` is the element-wise transform's
 ``params_per_feature``; see :class:`MaskedAffineAutoregressiveTransform` (a dozen lines). Its
 inverse autoregressive counterpart (IAF) is that layer wrapped in
-:class:`fastgen.flows.InverseTransform`.
+:class:`fastgen.flows.InverseTransform`; a whole IAF is
+:class:`fastgen.flows.InverseAutoregressiveFlow`.
 """
 
 from __future__ import annotations

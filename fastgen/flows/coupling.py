@@ -3,9 +3,8 @@ element-wise transform of the others (Dinh et al. 2017, arXiv:1605.08803; neural
 flows, Durkan et al. 2019, arXiv:1906.04032), with nflows' classes, constructors and numbers.
 
 A new coupling layer is a :class:`CouplingTransform` with another element-wise transform;
-see :class:`RQSCouplingTransform`. (nflows' affine coupling, RealNVP, scales by
-``sigmoid(u + 2) + 1e-3`` and reads its parameters scale-major, ``(B, 2, D_t)``, where the
-spline reads them feature-major, ``(B, D_t, m)``.)
+see :class:`RQSCouplingTransform`, and :class:`AffineCouplingTransform` for a conditioner
+whose outputs are laid out otherwise (override ``_feature_params``).
 """
 
 from __future__ import annotations
@@ -14,7 +13,11 @@ import math
 
 import torch
 
-from fastgen.flows.elementwise import ElementwiseTransform, RQSElementwiseTransform
+from fastgen.flows.elementwise import (
+    AffineElementwiseTransform,
+    ElementwiseTransform,
+    RQSElementwiseTransform,
+)
 from fastgen.flows.transforms import Transform, check_inputs
 from fastgen.splines import DEFAULT_MIN_BIN_HEIGHT, DEFAULT_MIN_BIN_WIDTH, DEFAULT_MIN_DERIVATIVE
 
@@ -47,7 +50,8 @@ class CouplingTransform(Transform):
         transform_net_create_fn: ``(in_features, out_features) -> nn.Module``, called with
             ``(D_i, D_t * m)`` where ``m = elementwise.params_per_feature``; the module's
             ``forward(inputs (B, D_i), context)`` returns ``(B, D_t * m)``, read as
-            ``(B, D_t, m)``. An nflows ``ResidualNet`` works.
+            ``(B, D_t, m)`` (feature-major; a subclass may override ``_feature_params`` to
+            read another layout). An nflows ``ResidualNet`` works.
         elementwise: the :class:`fastgen.flows.ElementwiseTransform` on ``D_t`` features.
 
     Shapes: ``inputs (B, D)``, ``context (B, C)`` -> ``(outputs (B, D), logabsdet (B,))``.
@@ -83,12 +87,16 @@ class CouplingTransform(Transform):
         out_features = len(transform) * elementwise.params_per_feature
         self.transform_net = transform_net_create_fn(len(identity), out_features)
 
+    def _feature_params(self, params):
+        """The conditioner's outputs ``(B, D_t * m)`` as the element-wise transform's
+        ``(B, D_t, m)``: feature-major, nflows' layout for its spline couplings."""
+        return params.reshape(params.shape[0], len(self.transform_features), -1)
+
     def _coupling(self, inputs, context, inverse):
         check_inputs(inputs, self.features)
         identity_split = inputs.index_select(1, self.identity_features)
         transform_split = inputs.index_select(1, self.transform_features)
-        params = self.transform_net(identity_split, context)
-        params = params.reshape(inputs.shape[0], len(self.transform_features), -1)
+        params = self._feature_params(self.transform_net(identity_split, context))
         step = self.elementwise.inverse if inverse else self.elementwise
         transformed, logabsdet = step(transform_split, params)
         outputs = torch.cat([identity_split, transformed], 1).index_select(1, self._unsplit)
@@ -99,6 +107,53 @@ class CouplingTransform(Transform):
 
     def inverse(self, inputs, context=None):
         return self._coupling(inputs, context, inverse=True)
+
+
+class AffineCouplingTransform(CouplingTransform):
+    """RealNVP affine coupling layer (Dinh et al. 2017, arXiv:1605.08803), nflows
+    ``AffineCouplingTransform`` on 2-D inputs: the transformed features become
+    ``y = s x + t`` with ``s = sigmoid(u + 2) + 1e-3``
+    (:class:`fastgen.flows.AffineElementwiseTransform` with ``scale_activation="sigmoid"``),
+    ``(u, t)`` computed by the conditioner from the identity features; ``logabsdet =
+    sum log s``. Both directions are one conditioner pass, so sampling and density evaluation
+    cost the same.
+
+    The conditioner's ``2 D_t`` outputs are read as nflows reads them, shifts first:
+    ``t = out[:, :D_t]``, ``u = out[:, D_t:]``, so an nflows conditioner's weights load
+    unchanged (``transform_net.load_state_dict``).
+
+    Args:
+        mask, transform_net_create_fn: as :class:`CouplingTransform` (the conditioner is
+            created with ``(D_i, 2 D_t)``).
+
+    Shapes: ``inputs (B, D)``, ``context (B, C)`` -> ``(outputs (B, D), logabsdet (B,))``.
+
+    Raises:
+        ValueError: a mask that is not 1-D, is empty or transforms nothing; at call time,
+            inputs not ``(B, D)``.
+
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from fastgen.flows import AffineCouplingTransform
+        >>> class Net(nn.Linear):
+        ...     def forward(self, inputs, context=None):
+        ...         return super().forward(inputs)
+        >>> _ = torch.manual_seed(0)
+        >>> t = AffineCouplingTransform([1, 0, 1], Net)
+        >>> x = torch.randn(5, 3)
+        >>> y, logabsdet = t(x)
+        >>> torch.equal(y[:, 1], x[:, 1]), torch.allclose(t.inverse(y)[0], x, atol=1e-6)
+        (True, True)
+    """
+
+    def __init__(self, mask, transform_net_create_fn):
+        affine = AffineElementwiseTransform(scale_activation="sigmoid")
+        super().__init__(mask, transform_net_create_fn, affine)
+
+    def _feature_params(self, params):
+        # nflows: (B, 2 * D_t) = [shifts | unconstrained scales]; ours: (B, D_t, (u, t)).
+        return params.unflatten(1, (2, -1)).flip(1).transpose(1, 2)
 
 
 class RQSCouplingTransform(CouplingTransform):

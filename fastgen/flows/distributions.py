@@ -38,8 +38,10 @@ class StandardNormal(nn.Module):
     def __init__(self, shape):
         super().__init__()
         self._shape = torch.Size(shape)
-        log_z = 0.5 * self._shape.numel() * math.log(2 * math.pi)
-        self.register_buffer("_log_z", torch.tensor(log_z), persistent=False)
+        # A Python float: a float32 buffer would round it, 6e-8 off in float64 for D = 4.
+        self._log_z = 0.5 * self._shape.numel() * math.log(2 * math.pi)
+        # Follows .to() / .double(): the dtype and device of the samples.
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
 
     def log_prob(self, inputs, context=None):
         check_tensor("inputs", inputs)
@@ -47,13 +49,13 @@ class StandardNormal(nn.Module):
             raise ValueError(
                 f"inputs must have shape (batch, *{tuple(self._shape)}), got {tuple(inputs.shape)}"
             )
-        return -0.5 * inputs.square().flatten(1).sum(-1) - self._log_z.to(inputs.dtype)
+        return -0.5 * inputs.square().flatten(1).sum(-1) - self._log_z
 
     def sample(self, num_samples, context=None):
         num_samples = check_number("num_samples", num_samples, integer=True, minimum=1)
         leading = (num_samples,) if context is None else (context.shape[0], num_samples)
         return torch.randn(
-            *leading, *self._shape, dtype=self._log_z.dtype, device=self._log_z.device
+            *leading, *self._shape, dtype=self._anchor.dtype, device=self._anchor.device
         )
 
     def sample_and_log_prob(self, num_samples, context=None):

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastgen._checks import check_number
+from fastgen._checks import check_choice, check_number
 from fastgen.splines import (
     DEFAULT_MIN_BIN_HEIGHT,
     DEFAULT_MIN_BIN_WIDTH,
@@ -50,17 +50,34 @@ class ElementwiseTransform(nn.Module):
         raise NotImplementedError
 
 
+# The positive scale of the affine transform from its unconstrained parameter u, by name:
+# nflows' MAF (softplus) and nflows' RealNVP coupling (sigmoid(u + 2): at most 1, starts near
+# 0.88, so a coupling layer can only contract, which keeps deep stacks stable).
+SCALE_ACTIVATIONS = {
+    "softplus": F.softplus,
+    "sigmoid": lambda u: torch.sigmoid(u + 2.0),
+}
+
+
 class AffineElementwiseTransform(ElementwiseTransform):
-    """``y = s x + t`` with ``s = softplus(u) + epsilon`` and ``(u, t) = params.unbind(-1)``,
-    the element-wise step of nflows' ``MaskedAffineAutoregressiveTransform`` (MAF,
-    Papamakarios et al. 2017, arXiv:1705.07057); ``logabsdet = sum_d log s_d``.
+    """``y = s x + t`` with ``s = a(u) + epsilon`` and ``(u, t) = params.unbind(-1)``;
+    ``logabsdet = sum_d log s_d``. With ``scale_activation="softplus"`` (``a = softplus``) it
+    is the element-wise step of nflows' ``MaskedAffineAutoregressiveTransform`` (MAF,
+    Papamakarios et al. 2017, arXiv:1705.07057); with ``"sigmoid"``
+    (``a(u) = sigmoid(u + 2)``) that of nflows' ``AffineCouplingTransform`` (RealNVP, Dinh et
+    al. 2017, arXiv:1605.08803).
 
     ``params_per_feature`` is 2: ``params[..., 0]`` is the unconstrained scale ``u``,
-    ``params[..., 1]`` the shift ``t``. The softplus keeps ``s > epsilon`` and, unlike
-    ``exp``, grows linearly, so one large logit cannot blow the sample up.
+    ``params[..., 1]`` the shift ``t``. Both activations keep ``s > epsilon``; the softplus,
+    unlike ``exp``, grows linearly, so one large logit cannot blow the sample up, and the
+    sigmoid caps ``s`` below ``1 + epsilon``.
 
     Args:
         epsilon: the smallest scale, ``> 0`` (nflows: 1e-3).
+        scale_activation: ``"softplus"`` (MAF) or ``"sigmoid"`` (RealNVP coupling).
+
+    Raises:
+        ValueError: ``epsilon <= 0``; an unknown ``scale_activation``.
 
     Example:
         >>> import torch
@@ -69,16 +86,22 @@ class AffineElementwiseTransform(ElementwiseTransform):
         >>> params = torch.zeros(1, 2, 2)  # s = softplus(0) + 1e-3 = 0.6941, t = 0
         >>> affine(torch.tensor([[1.0, -2.0]]), params)
         (tensor([[ 0.6941, -1.3883]]), tensor([-0.7301]))
+        >>> AffineElementwiseTransform(scale_activation="sigmoid")(torch.ones(1, 1), params[:, :1])
+        (tensor([[0.8818]]), tensor([-0.1258]))
     """
 
     params_per_feature = 2
 
-    def __init__(self, epsilon: float = 1e-3):
+    def __init__(self, epsilon: float = 1e-3, scale_activation: str = "softplus"):
         super().__init__()
         self.epsilon = check_number("epsilon", epsilon, minimum=0, exclusive=True)
+        self.scale_activation = check_choice(
+            "scale_activation", scale_activation, tuple(SCALE_ACTIVATIONS)
+        )
 
     def _scale_and_shift(self, params):
-        return F.softplus(params[..., 0]) + self.epsilon, params[..., 1]
+        activation = SCALE_ACTIVATIONS[self.scale_activation]
+        return activation(params[..., 0]) + self.epsilon, params[..., 1]
 
     def forward(self, inputs, params):
         scale, shift = self._scale_and_shift(params)
@@ -87,6 +110,9 @@ class AffineElementwiseTransform(ElementwiseTransform):
     def inverse(self, inputs, params):
         scale, shift = self._scale_and_shift(params)
         return (inputs - shift) / scale, -torch.log(scale).sum(-1)
+
+    def extra_repr(self) -> str:
+        return f"epsilon={self.epsilon}, scale_activation={self.scale_activation!r}"
 
 
 def per_feature_tails(tails, features: int) -> tuple:
