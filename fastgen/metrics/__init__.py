@@ -1,5 +1,6 @@
 """Sample-based evaluation metrics for generative models: optimal transport (Sinkhorn,
-Wasserstein, EMD), Fréchet distances (FID, FPD) and kernel distances (KID, KPD)."""
+Wasserstein, EMD), Fréchet distances (FID, FPD) and kernel distances (KID, KPD),
+precision / recall / density / coverage (PRDC)."""
 
 from fastgen.metrics.frechet import (
     FeatureStatistics,
@@ -17,12 +18,15 @@ from fastgen.metrics.optimal_transport import (
     wasserstein_1d,
 )
 from fastgen.metrics.physics import frechet_physics_distance, kernel_physics_distance
+from fastgen.metrics.prdc import compute_nearest_neighbour_distances, compute_prdc
 
 __all__ = [
     "FeatureStatistics",
     "FrechetDistance",
     "SamplesLoss",
     "calculate_frechet_distance",
+    "compute_nearest_neighbour_distances",
+    "compute_prdc",
     "emd",
     "emd2",
     "frechet_distance",
