@@ -207,7 +207,7 @@ def evaluate(
     )
     seed = check_seed("seed", seed)
     if seed is None:
-        seed = secrets.randbits(62)
+        seed = secrets.randbits(32)
     progress = progress or (lambda name: None)
     generator = torch.Generator().manual_seed(seed)
     smaller = min(len(real), len(generated))
@@ -275,7 +275,7 @@ def evaluate(
                 generated_std,
                 subsets=KID_SUBSETS,
                 subset_size=size,
-                seed=seed,
+                seed=seed % 2**32,  # torch-fidelity's np.random.RandomState takes 32 bits
                 backend=backend,
             )
             scalars[name] = Metric(value, error, "spread over subsets (torch-fidelity)")

@@ -19,7 +19,9 @@ def shared_bins(real: torch.Tensor, generated: torch.Tensor, bins: int = BINS) -
     flat = high == low
     low, high = torch.where(flat, low - 0.5, low), torch.where(flat, high + 0.5, high)
     steps = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
-    return low[:, None] + (high - low)[:, None] * steps[None, :]
+    edges = low[:, None] + (high - low)[:, None] * steps[None, :]
+    edges[:, -1] = high  # low + (high - low) can round below high and leave the maximum out
+    return edges
 
 
 def normalised_histograms(values: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
