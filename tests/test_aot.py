@@ -29,6 +29,8 @@ KERNELS = {
     "_softmin_grad_kernel",
     "_fused_gemm_kernel",
     "_kernel_sum_kernel",
+    "_knn_kernel",
+    "_ball_count_kernel",
 }
 HELPERS = {
     "_softplus",
@@ -57,6 +59,7 @@ HELPERS = {
     "_log_weights_tile",
     "_program_setup",
     "_tile_matmul",
+    "_squared_distance_tile",
 }
 
 
