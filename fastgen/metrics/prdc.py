@@ -29,7 +29,12 @@ from __future__ import annotations
 import torch
 
 from fastgen._checks import check_number, check_pair, check_samples
-from fastgen.backend import KERNEL_DTYPES, TRITON_AVAILABLE, resolve_backend
+from fastgen.backend import (
+    KERNEL_DTYPES,
+    TRITON_AVAILABLE,
+    resolve_backend,
+    triton_interpreter_enabled,
+)
 from fastgen.reference.knn import ball_counts_reference, knn_reference
 from fastgen.tracing import annotate
 
@@ -39,7 +44,8 @@ NEAREST_K = 5
 def _knn_functions(tensors, nearest_k, backend):
     """``(knn, ball_counts)`` of the backend that serves this call."""
     refusals = []
-    if TRITON_AVAILABLE:
+    # importing the kernels imports triton (seconds): only where they could run
+    if TRITON_AVAILABLE and (tensors[0].is_cuda or triton_interpreter_enabled()):
         from fastgen.kernels.knn import MAX_K
 
         if nearest_k > MAX_K:
