@@ -37,7 +37,10 @@ def _read_npz(path: Path, key: str | None) -> np.ndarray:
 
 
 def _read_hdf5(path: Path, key: str | None) -> np.ndarray:
-    import h5py
+    try:
+        import h5py
+    except ImportError:
+        raise InputError(f"{path}: reading HDF5 needs h5py (pip install h5py)") from None
 
     with h5py.File(path, "r") as f:
         datasets = []
