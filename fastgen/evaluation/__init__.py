@@ -84,7 +84,7 @@ def _conditions_pair(conditions, real, generated):
         shared = check_samples("conditions", conditions)
         pair = [shared, shared]
     for name, c, data in zip(("real", "generated"), pair, (real, generated), strict=True):
-        if c.dim() != 2 or len(c) != len(data):
+        if len(c) != len(data):
             raise ValueError(
                 f"conditions of {name} must be (N, C) with N = {len(data)} rows, as {name}; "
                 f"got {tuple(c.shape)}"
