@@ -5,9 +5,9 @@ What is measured: ``compute_prdc(real, fake, nearest_k=5)`` on ``(N, D)`` float3
 features (``D = FASTGEN_BENCH_KNN_DIM``, default 64; the fake set shifted by 0.1), one call per
 round (``FASTGEN_BENCH_ROUNDS``, default 1). Providers: ``fastgen`` (``backend="auto"``: the
 blocked reference on CPU, the Triton kernels on CUDA; memory ``O(N)`` plus blocks of 2^22
-distances) and ``prdc`` (``prdc.compute_prdc``: three ``N x N`` float32 distance matrices and an
-``N x N`` int64 ``argpartition`` per radius computation, about ``28 N^2`` bytes at its peak: 11
-GB at N = 20,000, 70 GB at N = 50,000; skipped above ``FASTGEN_BENCH_PRDC_MAX``, default
+distances) and ``prdc`` (``prdc.compute_prdc``: ``N x N`` float32 distance matrices and an
+``N x N`` int64 ``argpartition``; measured 1.3 GB above its imports at N = 10,000, about
+``13 N^2`` bytes: 33 GB at N = 50,000; skipped above ``FASTGEN_BENCH_PRDC_MAX``, default
 20,000). ``extra_info["peak_mb"]``: resident memory above the baseline during the call
 (sampled every 2 ms; CUDA: ``max_memory_allocated``). When both run, fastgen's four numbers
 are asserted equal to prdc's (continuous data: no ties). Timings are never asserted.
@@ -49,7 +49,7 @@ def test_prdc(benchmark, provider, n):
         prdc = pytest.importorskip("prdc", reason="prdc is not installed")
         if n > PRDC_MAX:
             pytest.skip(
-                f"prdc needs ~{28 * n * n / 1e9:.0f} GB at N = {n} (> FASTGEN_BENCH_PRDC_MAX)"
+                f"prdc needs ~{13 * n * n / 1e9:.0f} GB at N = {n} (> FASTGEN_BENCH_PRDC_MAX)"
             )
     real, fake = _features(n, 1, 0.0), _features(n, 2, 0.1)
     if provider == "prdc":
