@@ -75,13 +75,15 @@ def pytest_runtest_makereport(item, call):
 
 
 def _nan_empty(shape, dtype, device):
-    return torch.full(shape, float("nan"), dtype=dtype, device=device)
+    # integer outputs (counts) get their most negative value, which no count can equal
+    fill = float("nan") if dtype.is_floating_point else torch.iinfo(dtype).min
+    return torch.full(shape, fill, dtype=dtype, device=device)
 
 
 @pytest.fixture(autouse=True)
 def poisoned_outputs(monkeypatch):
-    """In every test, every tensor a kernel launcher allocates (``new_empty``) starts as NaN:
-    an element a kernel forgot to write fails the comparison."""
+    """In every test, every tensor a kernel launcher allocates (``new_empty``) starts as NaN
+    (integers: their minimum): an element a kernel forgot to write fails the comparison."""
     from fastgen.backend import TRITON_AVAILABLE
 
     if TRITON_AVAILABLE:

@@ -29,6 +29,8 @@ KERNELS = {
     "_softmin_grad_kernel",
     "_fused_gemm_kernel",
     "_kernel_sum_kernel",
+    "_knn_kernel",
+    "_ball_count_kernel",
 }
 HELPERS = {
     "_softplus",
@@ -59,6 +61,7 @@ HELPERS = {
     "_problem",
     "_log_weights_tile",
     "_tile_matmul",
+    "_squared_distance_tile",
 }
 
 
