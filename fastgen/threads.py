@@ -20,7 +20,8 @@ issue 16, 2 threads ran the spline at 2^19 elements 1.4-1.9x faster, the NSF tra
 (8 features, hidden 128, batch 2048; its largest op writes 2^18 elements) 1.06x, and the
 default demo took 755 s with 2 threads beside one busy process against 325 s with 1.
 
-The rule (:func:`recommended_threads`): one thread unless the largest op of the workload
+The rule (:func:`recommended_threads`, applied by :func:`set_threads` unless the environment
+variable ``FASTGEN_NUM_THREADS`` fixes the count): one thread unless the largest op of the workload
 writes at least ``MIN_ELEMENTS_PER_THREAD`` elements per thread and cores are idle; then as
 many threads as there are idle cores (by the 1-minute load average) and as the work fills.
 """
@@ -76,7 +77,12 @@ def recommended_threads(largest_op_elements: int) -> int:
 
 
 def set_threads(largest_op_elements: int) -> int:
-    """``torch.set_num_threads(recommended_threads(largest_op_elements))``; returns the count.
+    """Set PyTorch's intra-op threads to ``recommended_threads(largest_op_elements)``, or to
+    the environment variable ``FASTGEN_NUM_THREADS`` when it is set (an explicit choice, e.g.
+    the bench's 1- and 2-thread runs); returns the count.
+
+    Raises:
+        ValueError: ``FASTGEN_NUM_THREADS`` is not a positive integer.
 
     Example:
         >>> import torch
@@ -85,6 +91,12 @@ def set_threads(largest_op_elements: int) -> int:
         1
         >>> torch.set_num_threads(previous)
     """
-    threads = recommended_threads(largest_op_elements)
+    text = os.environ.get("FASTGEN_NUM_THREADS", "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"FASTGEN_NUM_THREADS must be a positive integer, got {text!r}")
+        threads = int(text)
+    else:
+        threads = recommended_threads(largest_op_elements)
     torch.set_num_threads(threads)
     return threads

@@ -37,11 +37,19 @@ def test_idle_cores_subtract_other_runnable_processes(monkeypatch):
         assert threads.idle_cores() == expected, load
 
 
-def test_set_threads_applies_the_rule():
+def test_set_threads_applies_the_rule_or_the_environment(monkeypatch):
     previous = torch.get_num_threads()
+    monkeypatch.delenv("FASTGEN_NUM_THREADS", raising=False)
     try:
         assert threads.set_threads(10) == 1
         assert torch.get_num_threads() == 1
+        monkeypatch.setenv("FASTGEN_NUM_THREADS", "2")
+        assert threads.set_threads(10) == 2
+        assert torch.get_num_threads() == 2
+        for bad in ("0", "two", "-1"):
+            monkeypatch.setenv("FASTGEN_NUM_THREADS", bad)
+            with pytest.raises(ValueError, match="FASTGEN_NUM_THREADS must be a positive"):
+                threads.set_threads(10)
     finally:
         torch.set_num_threads(previous)
 
