@@ -25,19 +25,34 @@ from collections import defaultdict
 from pathlib import Path
 
 
+def _describe(cpu: dict) -> str:
+    """``name (family F model M, N logical cores)`` from a py-cpuinfo dict."""
+    model = f"family {cpu['family']} model {cpu['model']}" if "model" in cpu else "model ?"
+    return f"{cpu.get('brand_raw', 'unknown CPU')} ({model}, {cpu.get('count', '?')} logical cores)"
+
+
+def cpu_name() -> str:
+    """This machine's CPU as :func:`machine` names it (py-cpuinfo, pytest-benchmark's own
+    source of ``machine_info["cpu"]``)."""
+    import cpuinfo
+
+    return _describe(cpuinfo.get_cpu_info())
+
+
 def machine(payload: dict) -> str:
     """One line naming the CPU, torch and the thread counts of the run."""
     info = payload.get("machine_info", {})
-    cpu = info.get("cpu", {})
-    name = cpu.get("brand_raw") or info.get("processor") or "unknown CPU"
-    model = f"family {cpu['family']} model {cpu['model']}" if "model" in cpu else "model ?"
     threads = sorted(
-        {b["extra_info"]["threads"] for b in payload["benchmarks"] if "threads" in b.get(
-            "extra_info", {})}
-    ) or [info.get("torch_num_threads", "?")]  # fmt: skip
-    return (f"CPU: {name} ({model}, {cpu.get('count', '?')} logical cores); torch "
-            f"{info.get('torch', '?')}; intra-op threads: "
-            f"{', '.join(map(str, threads))}")  # fmt: skip
+        {
+            b["extra_info"]["threads"]
+            for b in payload["benchmarks"]
+            if "threads" in b.get("extra_info", {})
+        }
+    ) or [info.get("torch_num_threads", "?")]
+    return (
+        f"CPU: {_describe(info.get('cpu', {}))}; torch {info.get('torch', '?')}; "
+        f"intra-op threads: {', '.join(map(str, threads))}"
+    )
 
 
 def ratios(payload: dict) -> list[tuple[str, str, str, float, float]]:
@@ -84,8 +99,10 @@ def main(argv=None) -> None:
     print("| group | fastgen | peer | fastgen median (ms) | peer median (ms) | speed-up |")
     print("|---|---|---|---|---|---|")
     for group, base, peer, ours, theirs in rows:
-        print(f"| {group} | {base} | {peer} | {ours * 1e3:.3f} | {theirs * 1e3:.3f} | "
-              f"{theirs / ours:.2f}x |")  # fmt: skip
+        print(
+            f"| {group} | {base} | {peer} | {ours * 1e3:.3f} | {theirs * 1e3:.3f} | "
+            f"{theirs / ours:.2f}x |"
+        )
     compiled = compile_times(payload)
     if compiled:
         print()

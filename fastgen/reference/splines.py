@@ -235,8 +235,7 @@ def _grad_unnormalized(side: _Side, bin_idx, grad_lo, grad_hi, span: float, min_
     return side.exp * _matmul_bins(matrix.T, grad_n)
 
 
-def _spline_backward(saved, inverse, spans, min_bin_sizes, num_derivatives, grad_outputs,
-                     grad_lad):  # fmt: skip
+def _spline_backward(saved, inverse, spans, min_bin_sizes, num_derivatives, grad_outputs, grad_lad):
     """Gradients (inputs (...), widths (K, ...), heights (K, ...), derivatives (..., K'')) of
     ``sum(grad_outputs * outputs + grad_lad * logabsdet)`` for inputs inside the domain.
 
