@@ -5,7 +5,7 @@ with a minimum, end knots pinned exactly, ``min_derivative + softplus`` knot der
 stable inverse root ``2c / (-b - sqrt(b^2 - 4ac))``. Arguments are assumed validated by
 :mod:`fastgen.splines`.
 
-Why it is shaped the way it is (measured on 2-core Xeon and EPYC CPUs at 2^19 elements, K = 8,
+Why it is shaped the way it is (measured on a 2-core Xeon (model 167) VM at 2^19 elements, K = 8,
 eager and under ``torch.compile``; same-run numbers in ``bench/test_bench_splines.py``):
 
 * Branch-free (``torch.where``, no boolean indexing, no host synchronisation), so it runs
@@ -14,12 +14,12 @@ eager and under ``torch.compile``; same-run numbers in ``bench/test_bench_spline
   per-bin op then runs over contiguous rows of elements and a per-element value broadcasts
   over the bins along the outer dim, which the CPU vectorises, eagerly and in inductor's
   generated loops. Over a short last dim (nflows' and zuko's layout) it does neither:
-  inductor vectorised the 8 bins with masked tails and ran 4-8x slower than this layout.
+  inductor vectorised the 8 bins with masked tails and ran several times slower.
 * Element-wise math and short reductions over the bins, plus one small GEMM per side:
   ``M @ exp`` gives every knot and the softmax's sum (:func:`_knot_matrix`), and ``M.T``
   carries their gradients back. It replaces ``softmax``, ``cumsum`` and the minimum sizes;
-  eagerly it is 1.3x faster than writing those out, and under inductor (where ``cumsum``
-  is an unfused library call on the CPU) as fast as the fully fused sum.
+  eagerly it is about 1.2x faster than writing those out, and under inductor (where ``cumsum``
+  is an unfused library call on the CPU) at least as fast as a fused loop of additions.
 * The backward pass is written out (:func:`_spline_backward`) instead of left to autograd,
   whose chain through gather / cumsum / softmax allocates several full-size tensors per
   parameter and does not fuse. It recomputes the rational function's partial derivatives
