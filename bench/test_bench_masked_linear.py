@@ -54,8 +54,10 @@ def tile_skip_fraction(layers) -> float | None:
     except ImportError:
         return None
     sizes = [layer.weight.numel() for layer in layers]
-    skipped = [fraction(la.in_degrees, la.out_degrees, la.strict) * s for la, s in
-               zip(layers, sizes, strict=True)]  # fmt: skip
+    skipped = [
+        fraction(la.in_degrees, la.out_degrees, la.strict) * s
+        for la, s in zip(layers, sizes, strict=True)
+    ]
     return sum(skipped) / sum(sizes)
 
 
@@ -104,8 +106,13 @@ def test_made_forward_backward(benchmark, measure, device, provider, features, b
     step = made_step(model, call, inputs, weights)
     assert all(g.isfinite().all() for g in step())
     benchmark.group = f"made {device} fwd+bwd features={features} batch={batch}"
-    benchmark.extra_info.update(provider=provider, backend=_resolved(provider, device),
-                                device=device, batch=batch, features=features)  # fmt: skip
+    benchmark.extra_info.update(
+        provider=provider,
+        backend=_resolved(provider, device),
+        device=device,
+        batch=batch,
+        features=features,
+    )
     if provider.startswith("fastgen"):
         benchmark.extra_info["tile_skip_fraction"] = tile_skip_fraction(model.masked_layers())
     measure(step, elements=batch * 64)
@@ -143,13 +150,17 @@ def _skip_table() -> str:
     lines = ["| model | masked layers | tile-skip fraction (FLOP-weighted) |", "|---|---|---|"]
     for features in MADE_FEATURES:
         made = MADE(features, MADE_HIDDEN, output_multiplier=MULTIPLIER)
-        lines.append(f"| MADE features={features}, hidden=256, x23 outputs | "
-                     f"{len(made.masked_layers())} | "
-                     f"{tile_skip_fraction(made.masked_layers()):.3f} |")  # fmt: skip
+        lines.append(
+            f"| MADE features={features}, hidden=256, x23 outputs | "
+            f"{len(made.masked_layers())} | "
+            f"{tile_skip_fraction(made.masked_layers()):.3f} |"
+        )
     made = MADE(NSF_FEATURES, NSF_HIDDEN, output_multiplier=3 * NUM_BINS - 1)
     fraction = tile_skip_fraction(made.masked_layers())
-    lines.append(f"| NSF layer MADE features=8, hidden=128, x23 outputs | "
-                 f"{len(made.masked_layers())} | {fraction:.3f} |")  # fmt: skip
+    lines.append(
+        f"| NSF layer MADE features=8, hidden=128, x23 outputs | "
+        f"{len(made.masked_layers())} | {fraction:.3f} |"
+    )
     return "\n".join(lines)
 
 

@@ -63,8 +63,15 @@ NUM_BINS = 8
 TAIL_BOUND = 3.0
 INPUT_SCALE = 1.5
 DTYPE = torch.float32
-PROVIDERS = ("fastgen-auto", "fastgen-torch", "fastgen+compile", "nflows", "nflows+compile",
-             "zuko", "zuko+compile")  # fmt: skip
+PROVIDERS = (
+    "fastgen-auto",
+    "fastgen-torch",
+    "fastgen+compile",
+    "nflows",
+    "nflows+compile",
+    "zuko",
+    "zuko+compile",
+)
 DIRECTIONS = ("forward", "inverse", "forward+backward")
 
 
@@ -78,9 +85,15 @@ def make_spline(provider: str):
 
         def spline(x, w, h, d, inverse):
             return fastgen.unconstrained_rational_quadratic_spline(
-                x, w, h, d, inverse=inverse, tails="linear", tail_bound=TAIL_BOUND,
+                x,
+                w,
+                h,
+                d,
+                inverse=inverse,
+                tails="linear",
+                tail_bound=TAIL_BOUND,
                 backend=backend,
-            )  # fmt: skip
+            )
 
     elif provider == "nflows":
         try:
@@ -158,9 +171,16 @@ def test_rqs(benchmark, measure, provider, direction, n, device):
 
     benchmark.group = f"rqs {device} {direction} n={n}"
     benchmark.extra_info.update(
-        provider=provider, backend=backend, direction=direction, device=device,
-        elements=n, num_bins=NUM_BINS, dtype=str(DTYPE), bytes_min=bytes_min, threads=threads,
-    )  # fmt: skip
+        provider=provider,
+        backend=backend,
+        direction=direction,
+        device=device,
+        elements=n,
+        num_bins=NUM_BINS,
+        dtype=str(DTYPE),
+        bytes_min=bytes_min,
+        threads=threads,
+    )
     median = measure(fn, elements=n)
     if median:
         benchmark.extra_info["GB/s"] = bytes_min / median / 1e9

@@ -12,15 +12,26 @@ import pytest
 from fastgen import cli
 
 MODELS = ("flow", "gan", "baseline")
-METRICS = ("sinkhorn", "wasserstein_1d", "ks", "frechet", "kid", "classifier_auc",
-           "generated_samples_per_second")  # fmt: skip
+METRICS = (
+    "sinkhorn",
+    "wasserstein_1d",
+    "ks",
+    "frechet",
+    "kid",
+    "classifier_auc",
+    "generated_samples_per_second",
+)
 
 
 def test_short_run_writes_table_json_and_figures(tmp_path):
     script = shutil.which("fastgen")
     command = [script] if script else [sys.executable, "-m", "fastgen.cli"]
-    result = subprocess.run([*command, "demo", "--steps", "20", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=900)  # fmt: skip
+    result = subprocess.run(
+        [*command, "demo", "--steps", "20", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "fastgen demo" in result.stdout and "classifier AUC" in result.stdout
     summary = json.loads((tmp_path / "results.json").read_text())

@@ -109,8 +109,7 @@ def test_cached_masked_weight_follows_every_weight_change():
     def check(step):
         with torch.no_grad():
             out = layer(inputs)
-        torch.testing.assert_close(out, _expected(layer, inputs), atol=1e-6, rtol=1e-6,
-                                   msg=step)  # fmt: skip
+        torch.testing.assert_close(out, _expected(layer, inputs), atol=1e-6, rtol=1e-6, msg=step)
 
     check("first call")
     with torch.no_grad():
