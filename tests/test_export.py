@@ -30,7 +30,7 @@ from fastgen.flows import (
 )
 from fastgen.vae import BernoulliLikelihood, ConditionalVAE
 
-pytest.importorskip("onnx", reason="onnx is not installed (export extra)")
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (export extra)")
 pytest.importorskip("onnxscript", reason="onnxscript is not installed (export extra)")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (export extra)")
 
@@ -195,11 +195,13 @@ def exported(request, tmp_path_factory):
 
 def _inputs(batch, features, context_features, generator):
     """Inputs spread over about twice the tail bound, so that many lie beyond it, with rows on
-    the bound and far beyond it (where the splines are the identity)."""
+    the bound and far beyond it (where the splines are the identity), and a NaN."""
     x = 2 * TAIL_BOUND * torch.randn(batch, features, generator=generator)
     edges = torch.tensor([TAIL_BOUND, -TAIL_BOUND, 30 * TAIL_BOUND, -1e3, 0.0])
     for row in range(min(batch, len(edges))):
         x[row] = edges[(torch.arange(features) + row) % len(edges)]
+    if batch > len(edges):
+        x[len(edges), 0] = float("nan")  # NaN in, NaN out (that row)
     context = None
     if context_features is not None:
         context = torch.randn(batch, context_features, generator=generator)
@@ -208,11 +210,12 @@ def _inputs(batch, features, context_features, generator):
 
 @pytest.mark.parametrize("batch", BATCHES)
 def test_onnx_runtime_matches_pytorch(exported, batch, generator):
-    """ONNX Runtime's outputs are the float32 model's, as close to the float64 model as the
-    float32 PyTorch model is (c = 50 times its worst error + 1e-4, on errors relative to
-    1 + |value|: round-off of the other kernels compounds through the layers of unrolled
-    inverses, whose worst elements amplify it most). Finite everywhere, also beyond the
-    bound."""
+    """ONNX Runtime's outputs are the float32 model's: as close to the float64 model as the
+    float32 PyTorch model is, within c = 10 times its worst error + 1e-5 (errors relative to
+    1 + |value|). Both are float32 with other kernels and summation orders; measured, ONNX
+    Runtime's worst error is 0.5-2 times PyTorch's at every batch here, and the margin covers
+    other CPUs' exp / log implementations. NaN exactly where the input row has one, finite
+    elsewhere, also beyond the bound."""
     name, model, graph, session = exported
     _, _, function, features, context_features = CASES[name]
     x, context = _inputs(batch, features, context_features, generator)
@@ -229,8 +232,7 @@ def test_onnx_runtime_matches_pytorch(exported, batch, generator):
         batch,
         *graph.outputs[0][1][1:],
     )
-    assert out.isfinite().all(), f"{name}: non-finite outputs"
-    assert_matches_reference(out, ref64, ref32, name=name, c=50.0, atol=1e-4)
+    assert_matches_reference(out, ref64, ref32, name=name, c=10.0, atol=1e-5)
 
 
 def _double(model):
@@ -255,8 +257,6 @@ def test_sample_graph_is_flow_sample_given_its_base_draw(tmp_path):
 def test_graph_signature_and_standard_operators(exported):
     """Input and output names and shapes as documented; a symbolic batch dimension; only
     standard ONNX operators (nothing from Triton or a custom domain); float32 inputs."""
-    import onnx
-
     name, _, graph, session = exported
     _, method, _, features, context_features = CASES[name]
     expected = [("noise" if method == "sample" else "inputs", ("batch", features))]
@@ -277,9 +277,7 @@ def test_graph_signature_and_standard_operators(exported):
 
 def test_autoregressive_inverse_is_unrolled(tmp_path):
     """Sampling an autoregressive flow on D features runs D conditioner passes per layer:
-    its graph has about D times the MADE matrix products of the log-density graph."""
-    import onnx
-
+    its graph has exactly D times the MADE matrix products of the log-density graph."""
     torch.manual_seed(0)
     flow = _randomized(CASES["maf_sample"][0]())
     counts = {}
@@ -332,7 +330,8 @@ def test_other_libraries_density_models_are_refused(tmp_path):
 
 
 def test_checkpoint_round_trip_and_cli(tmp_path, capsys):
-    """``fastgen export`` on a checkpoint writes the graph of the saved model."""
+    """``fastgen export`` on a checkpoint writes the graph of the saved model (at opset 20,
+    which the bin count's translation must also serve)."""
     torch.manual_seed(0)
     config = dict(features=2, context_features=1, num_layers=1, hidden_features=8, num_bins=4)
     flow = _randomized(NeuralSplineFlow(**config))
@@ -343,9 +342,11 @@ def test_checkpoint_round_trip_and_cli(tmp_path, capsys):
         torch.testing.assert_close(loaded.log_prob(x, c), flow.log_prob(x, c), rtol=0, atol=0)
 
     out = tmp_path / "flow.onnx"
-    assert main(["export", str(tmp_path / "flow.pt"), str(out), "--method", "log_prob"]) == 0
+    args = ["export", str(tmp_path / "flow.pt"), str(out), "--method", "log_prob", "--opset", "20"]
+    assert main(args) == 0
     printed = capsys.readouterr().out
     assert "inputs (batch, 2)" in printed and "log_prob (batch,)" in printed
+    assert [(o.domain, o.version) for o in onnx.load(out).opset_import] == [("", 20)]
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (log_prob,) = session.run(None, {"inputs": x.numpy(), "context": c.numpy()})
     with torch.no_grad():
