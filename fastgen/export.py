@@ -9,7 +9,8 @@ layer. :func:`save_checkpoint` / :func:`load_checkpoint` are the saved-model for
 ``torch.load(weights_only=True)``.
 
 The graph is traced with PyTorch's ``torch.export``-based exporter
-(``torch.onnx.export(..., dynamo=True)``, the default since torch 2.9) from a float32 CPU copy
+(``torch.onnx.export(..., dynamo=True)``: the default in torch 2.13, passed explicitly; the
+TorchScript exporter is deprecated) and its onnxscript translations from a float32 CPU copy
 of the model whose fastgen hot paths all run their PyTorch references (``backend="torch"``):
 the graph holds standard ONNX operators only, never a Triton kernel. fastgen's splines export
 because the reference is branch-free (no boolean indexing, no host synchronisation).
