@@ -56,11 +56,11 @@ def parser() -> argparse.ArgumentParser:
         help="output directory (default ./fastgen-demo)",
     )
     demo.add_argument("--seed", type=_int, default=0, help="data split and training seed")
-    _add_export(commands)
+    _add_export_parser(commands)
     return main
 
 
-def _add_export(commands) -> None:
+def _add_export_parser(commands) -> None:
     from fastgen.export import DEFAULT_OPSET, METHODS
 
     export = commands.add_parser(
@@ -73,14 +73,13 @@ def _add_export(commands) -> None:
     export.add_argument("checkpoint", type=Path, help="file written by save_checkpoint")
     export.add_argument("output", type=Path, help="the .onnx file to write")
     export.add_argument("--method", choices=METHODS, default="sample")
+    # Integers are checked by to_onnx, whose errors name the argument.
+    export.add_argument("--context-features", type=int, help="for models that do not declare it")
     export.add_argument(
-        "--context-features", type=_positive_int, help="for models that do not declare it"
+        "--noise-features", type=int, help="a generator's noise size, if not declared"
     )
     export.add_argument(
-        "--noise-features", type=_positive_int, help="a generator's noise size, if not declared"
-    )
-    export.add_argument(
-        "--opset", type=_positive_int, default=DEFAULT_OPSET, help=f"default {DEFAULT_OPSET}"
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
     )
 
 

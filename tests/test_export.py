@@ -355,18 +355,28 @@ def test_checkpoint_round_trip_and_cli(tmp_path, capsys):
         )
 
 
-def test_checkpoint_errors(tmp_path):
-    flow = NeuralSplineFlow(2, num_layers=1, hidden_features=8)
+def test_checkpoint_errors(tmp_path, capsys):
+    """Bad checkpoints and options exit with status 2 and a message naming the argument."""
+    config = dict(features=2, num_layers=1, hidden_features=8)
+    flow = NeuralSplineFlow(**config)
     with pytest.raises(ValueError, match="config must rebuild the model"):
-        save_checkpoint(flow, tmp_path / "f.pt", dict(features=2, num_layers=2, hidden_features=8))
+        save_checkpoint(flow, tmp_path / "f.pt", dict(config, num_layers=2))
     with pytest.raises(TypeError, match=r"config\['activation'\] must be a number"):
-        save_checkpoint(flow, tmp_path / "f.pt", dict(features=2, activation=math.sin))
+        save_checkpoint(flow, tmp_path / "f.pt", dict(config, activation=math.sin))
+    save_checkpoint(flow, tmp_path / "f.pt", config)
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a fastgen checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
-    for bad in (["--method", "mean"], ["--opset", "17"], []):
-        with pytest.raises(SystemExit):
-            main(["export", str(tmp_path / "other.pt"), str(tmp_path / "x.onnx"), *bad])
+    out = str(tmp_path / "x.onnx")
+    for checkpoint, options, message in (
+        ("other.pt", [], "not a fastgen checkpoint"),
+        ("f.pt", ["--method", "mean"], "argument --method: invalid choice"),
+        ("f.pt", ["--opset", "17"], "opset must be >= 18, got 17"),
+        ("f.pt", ["--context-features", "0"], "context_features must be >= 1, got 0"),
+    ):
+        with pytest.raises(SystemExit) as exit:
+            main(["export", str(tmp_path / checkpoint), out, *options])
+        assert exit.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_docstring_examples_run_with_onnx():
