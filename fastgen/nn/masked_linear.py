@@ -34,6 +34,9 @@ def activation_name(activation) -> str | None:
                      f"got {activation!r}")  # fmt: skip
 
 
+DEGREE_MAX = 2**31 - 1
+
+
 def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.Tensor:
     if not isinstance(degrees, torch.Tensor):
         degrees = torch.as_tensor(degrees)
@@ -42,6 +45,13 @@ def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.T
     if degrees.dim() != 1 or degrees.numel() != length:
         raise ValueError(f"{name} must have shape ({length_name},) = ({length},), got "
                          f"{tuple(degrees.shape)}")  # fmt: skip
+    # The Triton kernel reads int32 degrees: larger ones would wrap around, silently
+    # changing the mask. One host synchronisation, when the degrees are set.
+    if degrees.numel() > 0:
+        low, high = degrees.min().item(), degrees.max().item()
+        if low < 0 or high > DEGREE_MAX:
+            raise ValueError(f"{name} must be in [0, {DEGREE_MAX}] (int32, as the kernel reads "
+                             f"them), got values in [{low}, {high}]")  # fmt: skip
     return degrees.long()
 
 
@@ -97,6 +107,8 @@ def _forward(input, weight, bias, in_i32, out_i32, mask, strict, activation, bac
 
 
 def _refresh_after_load(module, incompatible_keys) -> None:
+    _check_degrees("in_degrees", module.in_degrees, module.in_features, "in_features")
+    _check_degrees("out_degrees", module.out_degrees, module.out_features, "out_features")
     module._refresh()
 
 
@@ -106,7 +118,8 @@ class MaskedLinear(nn.Linear):
 
     Args:
         in_features, out_features: ``K``, ``N``.
-        in_degrees: ``(K,)`` integers. out_degrees: ``(N,)`` integers.
+        in_degrees: ``(K,)`` integers. out_degrees: ``(N,)`` integers. Both in ``[0, 2^31 -
+            1]`` (the kernel reads int32).
         strict: use ``>`` (an output may not see its own input).
         bias: learn ``b (N,)``.
         activation: fused into the layer: ``None``, ``"relu"``, ``"gelu"`` (exact erf form),
@@ -127,8 +140,8 @@ class MaskedLinear(nn.Linear):
 
     Raises:
         TypeError: non-integer degrees; input not a floating tensor; mixed dtypes.
-        ValueError: degrees of the wrong length; ``input.shape[-1] != in_features``; unknown
-            activation or backend.
+        ValueError: degrees of the wrong length, negative or beyond int32 (when set or
+            loaded); ``input.shape[-1] != in_features``; unknown activation or backend.
     """
 
     def __init__(self, in_features: int, out_features: int, in_degrees, out_degrees,

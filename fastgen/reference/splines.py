@@ -153,16 +153,23 @@ def _rq(theta, y_lo, height, delta, d_lo, d_hi, slope_sum, with_y: bool, with_pa
     return y, logabsdet, ((y_theta, l_theta), (y_s, l_s), y_h, (y_d0, l_d0), (y_d1, l_d1))
 
 
-def _inverse_theta(inputs, y_lo, height, delta, d_lo, slope_sum):
+def _inverse_theta(inputs, y_lo, height, delta, d_lo, d_hi, slope_sum):
     """Root in [0, 1] of the bin's quadratic ``a theta^2 + b theta + c = 0``, in the stable
     form ``2c / (-b - sqrt(b^2 - 4ac))``."""
+    # issue 14: solved from the nearer knot (theta' = 1 - theta, d_lo <-> d_hi in the upper
+    # half): from the far knot, a and b cancel to round-off when d_lo >> delta, d_hi.
     dy = inputs - y_lo
-    a = torch.addcmul(dy * slope_sum, height, delta - d_lo)
-    b = torch.addcmul(height * d_lo, dy, slope_sum, value=-1)
+    upper = dy > 0.5 * height
+    dy = torch.where(upper, (y_lo + height) - inputs, dy)
+    d_near = torch.where(upper, d_hi, d_lo)
+    a = torch.addcmul(dy * slope_sum, height, delta - d_near)
+    b = torch.addcmul(height * d_near, dy, slope_sum, value=-1)
     c = -delta * dy
     # Round-off can push the discriminant a hair below 0 near the knots (nflows#87).
     discriminant = torch.addcmul(b * b, a, c, value=-4).clamp_min_(0)
-    return (2 * c).div_(torch.sqrt_(discriminant).add_(b).neg_())
+    theta = (2 * c).div_(torch.sqrt_(discriminant).add_(b).neg_())
+    theta = torch.where(upper, 1 - theta, theta)
+    return theta.clamp_(0, 1)  # issue 14: round-off near a knot, NaN kept (torch.clamp)
 
 
 def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
@@ -185,9 +192,10 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails, grad):
     delta = y.size / x.size
     slope_sum = (d_lo + d_hi).sub_(delta, alpha=2)
     if inverse:
-        theta = _inverse_theta(inputs, y.lo, y.size, delta, d_lo, slope_sum)
+        theta = _inverse_theta(inputs, y.lo, y.size, delta, d_lo, d_hi, slope_sum)
     else:
-        theta = torch.sub(inputs, x.lo).div_(x.size)
+        # issue 14: clamped to [0, 1] against round-off near a knot (NaN stays NaN)
+        theta = torch.sub(inputs, x.lo).div_(x.size).clamp_(0, 1)
     outputs, logabsdet, partials = _rq(
         theta, y.lo, y.size, delta, d_lo, d_hi, slope_sum, not inverse, grad
     )
@@ -281,7 +289,8 @@ class RationalQuadraticSpline(torch.autograd.Function):
         inputs = inputs[..., None]
         grad = any(ctx.needs_input_grad[:4])
         # Outside elements are evaluated at the bound (finite, then discarded), so no NaN or
-        # inf from them reaches the result or the gradients. NaN inputs count as outside.
+        # inf from them reaches the result or the gradients. NaN inputs count as outside
+        # (and stay NaN: torch.clamp propagates it).
         clamped = inputs.clamp(lower, upper)
         outside = clamped != inputs
         outputs, logabsdet, saved = _spline(
@@ -289,7 +298,8 @@ class RationalQuadraticSpline(torch.autograd.Function):
         )
         if identity_outside:
             outputs = torch.where(outside, inputs, outputs)
-            logabsdet.masked_fill_(outside, 0.0)
+            # issue 14: identity tails have log-det 0 (also at +-inf), a NaN input a NaN one
+            logabsdet.masked_fill_(outside, 0.0).masked_fill_(inputs.isnan(), float("nan"))
         else:
             outputs.masked_fill_(outside, float("nan"))
             logabsdet.masked_fill_(outside, float("nan"))
