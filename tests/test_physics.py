@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from fid_oracle import pytorch_fid_formula
-from test_mmd import dense_mmd2
+from mmd_oracle import dense_mmd2
 
 from fastgen.metrics import frechet_physics_distance, kernel_physics_distance
 from fastgen.metrics.physics import _fit_intercept
