@@ -131,7 +131,7 @@ def test_empty_batch(device, generator):
 
 
 @pytest.mark.parametrize("in_features, out_features", [(0, 3), (3, 0), (0, 0)])
-def test_zero_width_layers(in_features, out_features, device):
+def test_zero_width_layers(in_features, out_features, device, generator):
     """No inputs: the output is the activated bias; no outputs: an empty output. Both with
     the reference's gradients (``in_features = 0`` used to fail in ``reshape(-1, 0)``)."""
-    _check((4, 2), in_features, out_features, "random", False, "tanh", device)
+    _check((4, 2), in_features, out_features, "random", False, "tanh", device, generator)
