@@ -59,9 +59,15 @@ def _spline(inputs, params, inverse, tails, backend):
     if tails is None:
         left, right, bottom, top = BOUNDS
         return fastgen.rational_quadratic_spline(
-            inputs, *params, inverse=inverse, left=left, right=right, bottom=bottom, top=top,
+            inputs,
+            *params,
+            inverse=inverse,
+            left=left,
+            right=right,
+            bottom=bottom,
+            top=top,
             backend=backend,
-        )  # fmt: skip
+        )
     return fastgen.unconstrained_rational_quadratic_spline(
         inputs, *params, inverse=inverse, tails=tails, tail_bound=TAIL_BOUND, backend=backend
     )
@@ -83,8 +89,9 @@ def _knot_problems(num_bins, scale, tails, inverse, dtype, seed):
     generator = torch.Generator().manual_seed(seed)
     count = 16
     shapes = (num_bins, num_bins, num_bins + DERIVATIVE_OFFSET[tails])
-    params = [scale * torch.randn(count, n, generator=generator, dtype=torch.float64)
-              for n in shapes]  # fmt: skip
+    params = [
+        scale * torch.randn(count, n, generator=generator, dtype=torch.float64) for n in shapes
+    ]
     params = [p.to(dtype) for p in params]
     (lower, upper), _ = _interval(tails, inverse)
     knots = _knots(params[1 if inverse else 0].double(), lower, upper).to(dtype).flatten()
@@ -106,8 +113,10 @@ def _envelope(inputs, params, inverse, tails, dtype):
     eps = ENVELOPE_ULPS * torch.finfo(dtype).eps
     (lower, upper), _ = _interval(tails, inverse)
     args64 = [t.double() for t in (inputs, *params)]
-    deltas = [eps * (t.abs() + (max(abs(lower), abs(upper)) if i == 0 else 1.0))
-              for i, t in enumerate(args64)]  # fmt: skip
+    deltas = [
+        eps * (t.abs() + (max(abs(lower), abs(upper)) if i == 0 else 1.0))
+        for i, t in enumerate(args64)
+    ]
     exact = _spline(args64[0], args64[1:], inverse, tails, "torch")
     spread = [torch.zeros_like(exact[0]), torch.zeros_like(exact[0])]
     for shift in (-1.0, 0.0, 1.0):
@@ -118,8 +127,10 @@ def _envelope(inputs, params, inverse, tails, dtype):
         values = _spline(leaves[0], leaves[1:], inverse, tails, "torch")
         for j, value in enumerate(values):
             grads = torch.autograd.grad(value.sum(), leaves, retain_graph=j == 0)
-            change = sum((g.abs() * d).reshape(len(inputs), -1).sum(-1)
-                         for g, d in zip(grads, deltas, strict=True))  # fmt: skip
+            change = sum(
+                (g.abs() * d).reshape(len(inputs), -1).sum(-1)
+                for g, d in zip(grads, deltas, strict=True)
+            )
             spread[j] = torch.maximum(spread[j], change + (value.detach() - exact[j]).abs())
     return exact, spread
 
@@ -181,9 +192,15 @@ def _nflows_forward(inputs, params, tails):
     inside = (inputs >= left) & (inputs <= right)
     outputs, logabsdet = inputs.clone(), torch.zeros_like(inputs)
     outputs[inside], logabsdet[inside] = nflows_rq.rational_quadratic_spline(
-        inputs[inside], widths[inside], heights[inside], derivatives[inside],
-        left=left, right=right, bottom=bottom, top=top,
-    )  # fmt: skip
+        inputs[inside],
+        widths[inside],
+        heights[inside],
+        derivatives[inside],
+        left=left,
+        right=right,
+        bottom=bottom,
+        top=top,
+    )
     return outputs, logabsdet
 
 
