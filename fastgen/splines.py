@@ -148,8 +148,13 @@ def unconstrained_rational_quadratic_spline(
             see :mod:`fastgen.backend`.
 
     Returns:
-        ``(outputs, logabsdet)``, both ``(...)`` in the dtype of ``inputs``. NaN inputs give
-        NaN outputs and logabsdet 0, as in nflows.
+        ``(outputs, logabsdet)``, both ``(...)`` in the dtype of ``inputs``. NaN inputs, NaN in
+        an element's parameters and ``+inf`` in its widths or heights give NaN outputs and
+        logabsdet (nflows gives logabsdet 0 for NaN inputs); ``+inf`` derivatives give a NaN
+        logabsdet; ``±inf`` inputs are in the identity tails (``±inf``, logabsdet 0);
+        ``-inf`` parameters are softmax's and softplus' limits (a bin of the minimum size, a
+        knot of slope ``min_derivative``). Inputs on a knot or
+        one ulp beside it give the float64 answer within float32 round-off.
 
     Raises:
         TypeError: a non-tensor or non-floating argument, mixed dtypes, non-number bounds.

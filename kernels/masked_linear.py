@@ -605,9 +605,11 @@ class MaskedLinearTriton(torch.autograd.Function):
 
 def masked_linear_triton(x, weight, bias, in_degrees, out_degrees, strict, activation):
     """Same contract as ``fastgen.reference.masked_linear.masked_linear``, with int32 degrees
-    in place of the mask; ``x (..., K)`` is viewed as 2-D outside the autograd Function."""
+    in place of the mask; ``x (..., K)`` is viewed as 2-D outside the autograd Function
+    (rows counted explicitly: ``reshape(-1, 0)`` is ambiguous for zero-width layers)."""
+    rows = x.shape[:-1].numel()
     y = MaskedLinearTriton.apply(
-        x.reshape(-1, x.shape[-1]), weight, bias, in_degrees, out_degrees, strict, activation
+        x.reshape(rows, x.shape[-1]), weight, bias, in_degrees, out_degrees, strict, activation
     )
     return y.view(*x.shape[:-1], weight.shape[0])
 

@@ -51,6 +51,9 @@ TAILS_CODES = {
 # BLOCK * BLOCK_K: 4 tile entries per thread at 4 warps keeps the backward kernel at about
 # 140 registers without spills for K = 8 to 64 on sm_80 / sm_90 (2048 spilled; forward: 48).
 TILE_ELEMENTS = 512
+# Clamps keep NaN (tl.minimum / tl.maximum default to IEEE minNum / maxNum, which return the
+# number, so a NaN parameter came out as a bound, e.g. -tail_bound): PTX min.NaN / max.NaN.
+NAN = tl.constexpr(tl.PropagateNan.ALL)
 
 
 @triton.jit
@@ -81,7 +84,7 @@ def _load_inputs(
     else:
         lower, upper = left, right
     inside = (x >= lower) & (x <= upper)
-    return rows, row_mask, x, inside, tl.minimum(tl.maximum(x, lower), upper)
+    return rows, row_mask, x, inside, tl.clamp(x, lower, upper, propagate_nan=NAN)
 
 
 @triton.jit
@@ -161,15 +164,21 @@ def _derivative_columns(bin_idx, last, num_bins, TAILS: tl.constexpr):
 
 @triton.jit
 def _inverse_theta(y, y_lo, height, delta, d_lo, d_hi):
-    """Root in [0, 1] of the bin's quadratic, in the stable form 2c / (-b - sqrt(b^2 - 4ac));
-    the discriminant is clamped at 0 against round-off (nflows#87)."""
+    """Root in [0, 1] of the bin's quadratic, in the stable form 2c / (-b - sqrt(b^2 - 4ac)),
+    solved from the nearer knot (theta' = 1 - theta with d_lo and d_hi swapped in the upper
+    half: from the far knot, a and b cancel to round-off when d_lo >> delta, d_hi). The
+    discriminant is clamped at 0 against round-off (nflows#87), theta to [0, 1]."""
     dy = y - y_lo
+    upper = dy > 0.5 * height
+    dy = tl.where(upper, (y_lo + height) - y, dy)
+    d_near = tl.where(upper, d_hi, d_lo)
     slope_sum = d_lo + d_hi - 2.0 * delta
-    a = dy * slope_sum + height * (delta - d_lo)
-    b = height * d_lo - dy * slope_sum
+    a = dy * slope_sum + height * (delta - d_near)
+    b = height * d_near - dy * slope_sum
     c = -delta * dy
-    discriminant = tl.maximum(b * b - 4.0 * a * c, 0.0)
-    return (2.0 * c) / (-b - tl.sqrt(discriminant))
+    discriminant = tl.maximum(b * b - 4.0 * a * c, 0.0, propagate_nan=NAN)
+    theta = (2.0 * c) / (-b - tl.sqrt(discriminant))
+    return tl.clamp(tl.where(upper, 1.0 - theta, theta), 0.0, 1.0, propagate_nan=NAN)
 
 
 @triton.jit
@@ -250,7 +259,8 @@ def _locate(
     if INVERSE:
         theta = _inverse_theta(x_in, y_lo, height, height / width, d_lo, d_hi)
     else:
-        theta = (x_in - x_lo) / width
+        # Round-off near a knot can put theta a hair outside its bin, where log dy/dx is NaN.
+        theta = tl.clamp((x_in - x_lo) / width, 0.0, 1.0, propagate_nan=NAN)
     x_side = (x_lo, width, ew, scale_w, xb_lo, xb_hi)
     y_side = (y_lo, height, eh, scale_h, yb_lo, yb_hi)
     lo_knot = (d_lo, ud_lo, col_lo, fixed_lo)
@@ -323,13 +333,14 @@ def _rq_spline_forward_kernel(
     y, logabsdet, _, _, _, _ = _rq(theta, y_lo, height, height / width, d_lo, d_hi)
     # Clamped to the range, as the reference does, so that end points stay end points.
     if INVERSE:
-        y = tl.minimum(tl.maximum(x_lo + theta * width, left), right)
+        y = tl.clamp(x_lo + theta * width, left, right, propagate_nan=NAN)
         logabsdet = -logabsdet
     else:
-        y = tl.minimum(tl.maximum(y, bottom), top)
+        y = tl.clamp(y, bottom, top, propagate_nan=NAN)
     if IDENTITY_OUTSIDE:
+        # Identity tails (log-det 0, also at +-inf); a NaN input has a NaN log-det.
         y = tl.where(inside, y, x)
-        logabsdet = tl.where(inside, logabsdet, 0.0)
+        logabsdet = tl.where(inside, logabsdet, tl.where(x == x, 0.0, float("nan")))
     else:
         y = tl.where(inside, y, float("nan"))
         logabsdet = tl.where(inside, logabsdet, float("nan"))

@@ -86,6 +86,26 @@ def test_bad_input():
         )
 
 
+@pytest.mark.parametrize(
+    "degrees, shown", [([2**31, 0, 1], r"\[0, 2147483648\]"), ([-1, 0, 1], r"\[-1, 1\]")]
+)
+def test_degrees_must_fit_int32(degrees, shown):
+    """The kernel reads int32 degrees: 2^31 used to wrap to -2^31 there (a different mask
+    from the reference's); negative ones are refused too (issue 14)."""
+    expected = rf"in_degrees must be in \[0, 2147483647\] .*got values in {shown}"
+    with pytest.raises(ValueError, match=expected):
+        MaskedLinear(3, 2, degrees, [1, 2])
+    with pytest.raises(ValueError, match="out_degrees must be in"):
+        masked_linear(torch.randn(2, 2), torch.randn(3, 2), None, [1, 2], degrees)
+    layer = MaskedLinear(3, 2, [0, 1, 2], [1, 2])
+    with pytest.raises(ValueError, match=expected):
+        layer.set_degrees(degrees, [1, 2])
+    state = layer.state_dict()
+    state["in_degrees"] = torch.tensor(degrees)
+    with pytest.raises(ValueError, match=expected):
+        layer.load_state_dict(state)
+
+
 def test_pickles_with_torch_save(tmp_path):
     """Whole models are pickled (sbi saves posteriors that way)."""
     layer = MaskedLinear(4, 3, [1, 2, 3, 4], [1, 2, 3], activation="relu")

@@ -128,3 +128,10 @@ def test_empty_batch(device, generator):
     out = masked_linear(inputs, weight, None, torch.arange(3), torch.arange(4), backend="triton")
     out.sum().backward()
     assert out.shape == (0, 4) and (weight.grad == 0).all()
+
+
+@pytest.mark.parametrize("in_features, out_features", [(0, 3), (3, 0), (0, 0)])
+def test_zero_width_layers(in_features, out_features, device, generator):
+    """No inputs: the output is the activated bias; no outputs: an empty output. Both with
+    the reference's gradients (``in_features = 0`` used to fail in ``reshape(-1, 0)``)."""
+    _check((4, 2), in_features, out_features, "random", False, "tanh", device, generator)

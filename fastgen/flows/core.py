@@ -25,10 +25,17 @@ class Flow(nn.Module):
             ``log_prob(inputs, context)`` and ``sample(num_samples, context)``, e.g.
             :class:`fastgen.flows.StandardNormal`.
 
+    ``inputs`` and ``context`` must be tensors in the flow's dtype and on its device (those
+    of its first parameter or buffer; move the flow with ``.to``): nothing is converted
+    silently, since a float64 context fed to a float32 flow, or a NumPy array, is more often
+    a mistake than a wish. Convert with ``torch.as_tensor(c, dtype=..., device=...)``.
+
     Raises:
-        TypeError: ``inputs`` not a floating tensor; ``num_samples`` not an int.
-        ValueError: a context whose batch does not match ``inputs``; ``num_samples < 1``;
-            and what the transform raises (context given to an unconditional model or
+        TypeError: ``inputs`` or ``context`` not a floating tensor, or not in the flow's
+            dtype; ``num_samples`` not an int.
+        ValueError: ``inputs`` or ``context`` not on the flow's device; a context that is
+            not ``(batch, C)`` or whose batch does not match ``inputs``; ``num_samples <
+            1``; and what the transform raises (context given to an unconditional model or
             missing for a conditional one, a wrong feature count).
 
     Example:
@@ -45,13 +52,36 @@ class Flow(nn.Module):
         self._transform = transform
         self._distribution = base_distribution
 
-    def log_prob(self, inputs, context=None):
-        check_tensor("inputs", inputs)
-        if context is not None and (context.dim() < 1 or context.shape[0] != inputs.shape[0]):
+    def _check_like_flow(self, name, tensor):
+        """``tensor``: a floating tensor in the dtype and on the device of the flow."""
+        check_tensor(name, tensor)
+        tensors = (*self.parameters(), *self.buffers())
+        like = next((t for t in tensors if t.is_floating_point()), None)
+        if like is None:
+            return
+        if tensor.dtype != like.dtype:
+            raise TypeError(f"{name} must have the flow's dtype {like.dtype}, got {tensor.dtype}")
+        if tensor.device != like.device:
             raise ValueError(
-                f"context must have one row per input ({inputs.shape[0]}), got shape "
-                f"{tuple(context.shape)}"
+                f"{name} must be on the flow's device {like.device}, got {tensor.device}"
             )
+
+    def _check_context(self, context, batch=None):
+        if context is None:
+            return
+        self._check_like_flow("context", context)
+        if context.dim() != 2:
+            raise ValueError(
+                f"context must have shape (batch, context_features), got {tuple(context.shape)}"
+            )
+        if batch is not None and context.shape[0] != batch:
+            raise ValueError(
+                f"context must have one row per input ({batch}), got shape {tuple(context.shape)}"
+            )
+
+    def log_prob(self, inputs, context=None):
+        self._check_like_flow("inputs", inputs)
+        self._check_context(context, inputs.shape[0] if inputs.dim() > 0 else None)
         noise, logabsdet = self._transform(inputs, context)
         return self._distribution.log_prob(noise, context) + logabsdet
 
@@ -71,10 +101,12 @@ class Flow(nn.Module):
 
     def sample(self, num_samples, context=None):
         check_number("num_samples", num_samples, integer=True, minimum=1)
+        self._check_context(context)
         return self._inverse(self._distribution.sample(num_samples, context), context)[0]
 
     def sample_and_log_prob(self, num_samples, context=None):
         check_number("num_samples", num_samples, integer=True, minimum=1)
+        self._check_context(context)
         noise, log_prob = self._distribution.sample_and_log_prob(num_samples, context)
         samples, logabsdet = self._inverse(noise, context)
         return samples, log_prob - logabsdet

@@ -41,6 +41,9 @@ def activation_name(activation) -> str | None:
     )
 
 
+DEGREE_MAX = 2**31 - 1
+
+
 def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.Tensor:
     if not isinstance(degrees, torch.Tensor):
         degrees = torch.as_tensor(degrees)
@@ -50,6 +53,15 @@ def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.T
         raise ValueError(
             f"{name} must have shape ({length_name},) = ({length},), got {tuple(degrees.shape)}"
         )
+    # The Triton kernel reads int32 degrees: larger ones would wrap around, silently
+    # changing the mask. One host synchronisation, when the degrees are set.
+    if degrees.numel() > 0:
+        low, high = degrees.min().item(), degrees.max().item()
+        if low < 0 or high > DEGREE_MAX:
+            raise ValueError(
+                f"{name} must be in [0, {DEGREE_MAX}] (int32, as the kernel reads them), got "
+                f"values in [{low}, {high}]"
+            )
     return degrees.long()
 
 
@@ -149,6 +161,8 @@ def _forward(input, weight, bias, in_i32, out_i32, masked_weight, strict, activa
 
 
 def _refresh_after_load(module, incompatible_keys) -> None:
+    _check_degrees("in_degrees", module.in_degrees, module.in_features, "in_features")
+    _check_degrees("out_degrees", module.out_degrees, module.out_features, "out_features")
     module._refresh()
 
 
@@ -161,8 +175,8 @@ class MaskedLinear(nn.Linear):
     Args:
         in_features: ``K >= 1``.
         out_features: ``N >= 1``.
-        in_degrees: ``(K,)`` integers.
-        out_degrees: ``(N,)`` integers.
+        in_degrees: ``(K,)`` integers in ``[0, 2^31 - 1]`` (the kernel reads int32).
+        out_degrees: ``(N,)`` integers in ``[0, 2^31 - 1]``.
         strict: use ``>`` (an output may not see its own input).
         bias: learn ``b (N,)``.
         activation: fused into the layer: ``None``, ``"relu"``, ``"gelu"`` (exact erf form),
@@ -184,8 +198,9 @@ class MaskedLinear(nn.Linear):
     Raises:
         TypeError: non-integer sizes or degrees, non-bool ``strict`` / ``bias``; input not a
             floating tensor; mixed dtypes.
-        ValueError: sizes below 1; degrees of the wrong length;
-            ``input.shape[-1] != in_features``; unknown activation or backend.
+        ValueError: sizes below 1; degrees of the wrong length, negative or beyond int32
+            (when set or loaded); ``input.shape[-1] != in_features``; unknown activation or
+            backend.
 
     Example:
         >>> import torch

@@ -166,14 +166,21 @@ def _rq_partials(theta, height, delta, d_lo, d_hi):
 def _inverse_theta(inputs, y_lo, height, delta, d_lo, d_hi):
     """Root in [0, 1] of the bin's quadratic ``a theta^2 + b theta + c = 0``, in the stable
     form ``2c / (-b - sqrt(b^2 - 4ac))``."""
+    # Solved from the nearer knot (theta' = 1 - theta, d_lo <-> d_hi in the upper
+    # half): from the far knot, a and b cancel to round-off when d_lo >> delta, d_hi.
     dy = inputs - y_lo
+    upper = dy > 0.5 * height
+    dy = torch.where(upper, (y_lo + height) - inputs, dy)
+    d_near = torch.where(upper, d_hi, d_lo)
     slope_sum = d_lo + d_hi - 2 * delta
-    a = dy * slope_sum + height * (delta - d_lo)
-    b = height * d_lo - dy * slope_sum
+    a = dy * slope_sum + height * (delta - d_near)
+    b = height * d_near - dy * slope_sum
     c = -delta * dy
     # Round-off can push the discriminant a hair below 0 near the knots (nflows#87).
     discriminant = (b * b - 4 * a * c).clamp_min(0)
-    return 2 * c / (-b - torch.sqrt(discriminant))
+    theta = 2 * c / (-b - torch.sqrt(discriminant))
+    theta = torch.where(upper, 1 - theta, theta)
+    return theta.clamp(0, 1)  # round-off near a knot, NaN kept (torch.clamp)
 
 
 def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails):
@@ -201,7 +208,8 @@ def _spline(inputs, uw, uh, ud, inverse, bounds, min_sizes, tails):
     if inverse:
         theta = _inverse_theta(inputs, y.lo, y.size, delta, d_lo, d_hi)
     else:
-        theta = (inputs - x.lo) / x.size
+        # clamped to [0, 1] against round-off near a knot (NaN stays NaN)
+        theta = ((inputs - x.lo) / x.size).clamp(0, 1)
     outputs, logabsdet = _rq(theta, y.lo, y.size, delta, d_lo, d_hi)
     if inverse:
         outputs, logabsdet = x.lo + theta * x.size, -logabsdet
@@ -290,7 +298,8 @@ class RationalQuadraticSpline(torch.autograd.Function):
         )
         if identity_outside:
             outputs = torch.where(outside, inputs, outputs)
-            logabsdet = torch.where(outside, 0.0, logabsdet)
+            # identity tails have log-det 0 (also at +-inf), a NaN input a NaN one
+            logabsdet = torch.where(outside, torch.where(inputs.isnan(), inputs, 0.0), logabsdet)
         else:
             outputs = torch.where(outside, float("nan"), outputs)
             logabsdet = torch.where(outside, float("nan"), logabsdet)
