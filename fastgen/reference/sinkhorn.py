@@ -28,9 +28,9 @@ points only (the columns and ``h`` are detached), which is what the envelope the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 
 # Cost entries per chunk (4 MiB in float32): measured at N = M = 10^4, D = 3 on one thread,
@@ -68,10 +68,15 @@ def epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> 
     """GeomLoss's temperatures: ``diameter^p``, then ``exp`` of
     ``arange(p log diameter, p log blur, p log scaling)``, then ``blur^p``. A non-finite
     diameter (NaN or inf in the data) gives ``[blur^p]``: the result is then NaN anyway."""
-    if not np.isfinite(diameter) or diameter <= 0:
+    if not math.isfinite(diameter) or diameter <= 0:
         return [blur**p]
-    steps = np.arange(p * np.log(diameter), p * np.log(blur), p * np.log(scaling))
-    return [diameter**p] + [float(np.exp(e)) for e in steps] + [blur**p]
+    # np.arange(start, stop, step)'s values, in plain floats: numpy here would break
+    # torch.compile's graph (Dynamo traces numpy calls as tensors).
+    # (numpy fills with start + i * delta, delta = (start + step) - start).
+    start, stop, step = p * math.log(diameter), p * math.log(blur), p * math.log(scaling)
+    delta = (start + step) - start
+    steps = [start + i * delta for i in range(max(0, math.ceil((stop - start) / step)))]
+    return [diameter**p] + [math.exp(e) for e in steps] + [blur**p]
 
 
 def dampening(eps: float, rho: float | None) -> float:
