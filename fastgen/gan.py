@@ -12,11 +12,12 @@ all of a sample's features. The building blocks :func:`interpolate` and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
+from torch import nn
 
-from fastgen._checks import check_number, check_tensor
+from fastgen._checks import check_number, check_pair, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.reference import gradient_penalty as reference
 from fastgen.tracing import annotate
@@ -287,3 +288,218 @@ def wgan_gp_critic_loss(
     wasserstein = critic_real.mean() - critic_fake.mean()
     stats = {"wasserstein": wasserstein.detach(), "gradient_penalty": penalty.detach()}
     return penalty - wasserstein, stats
+
+
+# --- GAN objectives -------------------------------------------------------------------------
+# Each takes the critic's outputs, as Mimicry, StudioGAN and torchgan do: the caller runs the
+# critic once per batch (or once on cat(real, fake)), and any critic (conditional, projection,
+# patch-wise outputs) fits. Outputs of any shape are averaged over all their elements.
+
+
+def _check_scores(names: tuple[str, ...], *scores: torch.Tensor) -> None:
+    for name, value in zip(names, scores, strict=True):
+        check_tensor(name, value)
+        if value.numel() == 0:
+            raise ValueError(f"{name} must hold >= 1 critic output, got {tuple(value.shape)}")
+    if len(scores) == 2:
+        check_pair(names, *scores, axis=None)
+
+
+def minimax_critic_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """The discriminator loss of the original GAN, ``-mean log D(real) - mean log(1 - D(fake))``
+    with ``D = sigmoid(logits)`` (Goodfellow et al. 2014, arXiv:1406.2661): the binary
+    cross-entropy of real against label 1 and fake against label 0, computed as
+    ``mean softplus(-real_logits) + mean softplus(fake_logits)`` (finite for any finite logits).
+    It is also the non-saturating GAN's critic loss (:data:`non_saturating_critic_loss`).
+
+    Args:
+        real_logits, fake_logits: ``(B_real, ...)`` and ``(B_fake, ...)`` critic outputs before
+            the sigmoid, one floating dtype and device; pass ``fake_logits`` of ``fake.detach()``.
+
+    Returns:
+        A 0-d tensor in the logits' dtype (NaN logits give NaN).
+
+    Raises:
+        TypeError: non-tensor or non-floating logits, dtypes differ.
+        ValueError: empty logits, devices differ.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.minimax_critic_loss(torch.tensor([0.0]), torch.tensor([0.0]))  # 2 log 2
+        tensor(1.3863)
+    """
+    _check_scores(("real_logits", "fake_logits"), real_logits, fake_logits)
+    return nn.functional.softplus(-real_logits).mean() + nn.functional.softplus(fake_logits).mean()
+
+
+def minimax_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The original (saturating) generator loss ``mean log(1 - D(fake)) = -mean
+    softplus(fake_logits)`` (Goodfellow et al. 2014, arXiv:1406.2661): its gradient vanishes
+    when the discriminator confidently rejects the samples (``fake_logits -> -inf``), which is
+    why :func:`non_saturating_generator_loss` is used in practice.
+
+    Args:
+        fake_logits: ``(B, ...)`` critic logits of generated samples (not detached).
+
+    Returns:
+        A 0-d tensor in the logits' dtype, ``<= 0``.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.minimax_generator_loss(torch.tensor([0.0]))  # -log 2
+        tensor(-0.6931)
+    """
+    _check_scores(("fake_logits",), fake_logits)
+    return -nn.functional.softplus(fake_logits).mean()
+
+
+#: The non-saturating GAN trains its discriminator with the minimax loss.
+non_saturating_critic_loss = minimax_critic_loss
+
+
+def non_saturating_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss ``-mean log D(fake) = mean softplus(-fake_logits)``
+    (Goodfellow et al. 2014, arXiv:1406.2661, section 3): the binary cross-entropy of the
+    generated samples against label 1; its gradient is largest where the discriminator
+    rejects them. Pair it with :func:`minimax_critic_loss`.
+
+    Args:
+        fake_logits: ``(B, ...)`` critic logits of generated samples (not detached).
+
+    Returns:
+        A 0-d tensor in the logits' dtype, ``>= 0``.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.non_saturating_generator_loss(torch.tensor([0.0]))  # log 2
+        tensor(0.6931)
+    """
+    _check_scores(("fake_logits",), fake_logits)
+    return nn.functional.softplus(-fake_logits).mean()
+
+
+def hinge_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The hinge critic loss ``mean relu(1 - real_scores) + mean relu(1 + fake_scores)``
+    (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957).
+
+    Args:
+        real_scores, fake_scores: ``(B_real, ...)`` and ``(B_fake, ...)`` raw critic outputs,
+            one floating dtype and device; pass the scores of ``fake.detach()``.
+
+    Returns:
+        A 0-d tensor in the scores' dtype, ``>= 0``.
+
+    Raises:
+        TypeError / ValueError: as :func:`minimax_critic_loss`.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.hinge_critic_loss(torch.tensor([2.0, 0.5]), torch.tensor([-3.0]))
+        tensor(0.2500)
+    """
+    _check_scores(("real_scores", "fake_scores"), real_scores, fake_scores)
+    return torch.relu(1 - real_scores).mean() + torch.relu(1 + fake_scores).mean()
+
+
+def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The hinge GAN's generator loss ``-mean fake_scores`` (Lim & Ye 2017, arXiv:1705.02894;
+    Miyato et al. 2018, arXiv:1802.05957), the same formula as
+    :func:`wasserstein_generator_loss`.
+
+    Args:
+        fake_scores: ``(B, ...)`` raw critic outputs of generated samples (not detached).
+
+    Returns:
+        A 0-d tensor in the scores' dtype.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.hinge_generator_loss(torch.tensor([1.0, 2.0]))
+        tensor(-1.5000)
+    """
+    return wasserstein_generator_loss(fake_scores)
+
+
+def wasserstein_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The Wasserstein critic loss ``mean fake_scores - mean real_scores`` (Arjovsky et al. 2017,
+    arXiv:1701.07875): minus the critic's estimate of the Wasserstein-1 distance, valid when
+    the critic is kept 1-Lipschitz, by :func:`clip_weights_` after each critic step as in the
+    paper, or by :func:`gradient_penalty` (:func:`wgan_gp_critic_loss` is this loss plus it).
+
+    Args:
+        real_scores, fake_scores: ``(B_real, ...)`` and ``(B_fake, ...)`` raw critic outputs,
+            one floating dtype and device; pass the scores of ``fake.detach()``.
+
+    Returns:
+        A 0-d tensor in the scores' dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`minimax_critic_loss`.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.wasserstein_critic_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.5]))
+        tensor(-1.5000)
+    """
+    _check_scores(("real_scores", "fake_scores"), real_scores, fake_scores)
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wasserstein_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """The Wasserstein generator loss ``-mean fake_scores`` (Arjovsky et al. 2017,
+    arXiv:1701.07875).
+
+    Args:
+        fake_scores: ``(B, ...)`` raw critic outputs of generated samples (not detached).
+
+    Returns:
+        A 0-d tensor in the scores' dtype.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gan.wasserstein_generator_loss(torch.tensor([1.0, 2.0]))
+        tensor(-1.5000)
+    """
+    _check_scores(("fake_scores",), fake_scores)
+    return -fake_scores.mean()
+
+
+@torch.no_grad()
+def clip_weights_(
+    parameters: nn.Module | torch.Tensor | Iterable[torch.Tensor], clip_value: float = 0.01
+) -> None:
+    """Clamp every parameter into ``[-clip_value, clip_value]`` in place, the WGAN critic's
+    Lipschitz constraint (Arjovsky et al. 2017, arXiv:1701.07875, Algorithm 1: ``c = 0.01``,
+    applied to all critic parameters after each critic update). NaN entries stay NaN.
+
+    Args:
+        parameters: a module (all its ``parameters()``), a tensor or an iterable of tensors,
+            as ``torch.nn.utils.clip_grad_value_`` takes.
+        clip_value: the bound ``c``, > 0.
+
+    Raises:
+        TypeError: a parameter is not a floating tensor, ``clip_value`` not a number.
+        ValueError: ``clip_value`` not finite or <= 0.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> critic = torch.nn.Linear(2, 1)
+        >>> gan.clip_weights_(critic, clip_value=0.01)
+        >>> bool(critic.weight.abs().max() <= 0.01)
+        True
+    """
+    clip_value = check_number("clip_value", clip_value, minimum=0, exclusive=True)
+    if isinstance(parameters, nn.Module):
+        parameters = parameters.parameters()
+    elif isinstance(parameters, torch.Tensor):
+        parameters = [parameters]
+    for index, parameter in enumerate(parameters):
+        check_tensor(f"parameters[{index}]", parameter).clamp_(-clip_value, clip_value)

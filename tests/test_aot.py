@@ -49,13 +49,15 @@ HELPERS = {
     "_operand",
     "_activation",
     "_activation_grad",
+    "_load_block",
+    "_load_weight",
     "_load_grad",
+    "_load_points",
     "_squared_distances",
     "_cost",
+    "_pick",
     "_problem",
-    "_point_base",
     "_log_weights_tile",
-    "_program_setup",
     "_tile_matmul",
 }
 
