@@ -27,9 +27,10 @@ bench (B = 4096, N = K = 256) that is ``2 B N K f`` = 0.54 f GFLOP against about
 compute-bound on a GPU, so the skipped tiles are skipped FLOPs.
 
 Precision: ``tl.dot`` accumulates in float32. float32 inputs use ``input_precision="ieee"``
-unless ``torch.backends.cuda.matmul.allow_tf32`` is set (PyTorch's default is off), matching
-what ``F.linear`` does on the same GPU; float16 / bfloat16 inputs use the tensor cores with a
-float32 accumulator and are returned in their dtype.
+unless PyTorch allows TF32 for float32 matmuls (:func:`fastgen.kernels.utils.input_precision`
+reads both of its APIs; the default is off), matching what ``F.linear`` does on the same
+GPU; float16 / bfloat16 inputs use the tensor cores with a float32 accumulator and are
+returned in their dtype.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard, interpreter_enabled, new_empty
+from .utils import AotConfig, device_guard, input_precision, interpreter_enabled, new_empty
 
 # Activation codes: tl.constexpr, because jit code reads only constexpr globals; the launchers
 # pass their plain values.
@@ -337,7 +338,8 @@ def _masked_linear_grad_weight_kernel(
         need = need | (pid_k == 0)
     if need:
         for m0 in range(0, M, BLOCK_M):
-            rows = m0 + tl.arange(0, BLOCK_M)
+            # int64: rows * stride_xm passes 2^31 for inputs of more than 2^31 elements
+            rows = tl.arange(0, BLOCK_M).to(tl.int64) + m0
             row_mask = rows < M
             g = _load_grad(
                 g_ptr,
@@ -371,6 +373,11 @@ def _masked_linear_grad_weight_kernel(
 # sm_80). Smaller layers shrink the tile to fit;
 # tl.dot needs every dimension >= 16.
 MAX_BLOCK_M, MAX_BLOCK_N, MAX_BLOCK_K = 32, 64, 32
+# The grad-weight kernel holds g (with its activation derivative), its transpose and x: at 4
+# warps it takes 255 registers and spills 40 B on sm_80 under Triton 3.6 (fp32 elu / gelu);
+# at 8 warps, same tiles, 156-162 registers and no spill on sm_80 / sm_90, Triton 3.6 and 3.9
+# (python -m profiling.aot, and profiling/aot_triton36.md).
+GRAD_WEIGHT_WARPS = 8
 
 
 def _block(size: int, largest: int) -> int:
@@ -405,18 +412,12 @@ def _upcast(dtype: torch.dtype) -> bool:
     return dtype == torch.bfloat16 and interpreter_enabled()
 
 
-def _precision(dtype: torch.dtype) -> str:
-    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
-        return "tf32"
-    return "ieee"
-
-
 def _dot_settings(dtype: torch.dtype, m: int, n: int, k: int) -> dict:
     """The constexprs the three kernels share: tl.dot's precision and operand upcast, and the
     block sizes (:func:`block_settings`)."""
     block_m, block_n, block_k = block_settings(m, n, k)
     return dict(
-        PRECISION=_precision(dtype),
+        PRECISION=input_precision(dtype),
         UPCAST=_upcast(dtype),
         BLOCK_M=block_m,
         BLOCK_N=block_n,
@@ -558,6 +559,7 @@ def masked_linear_grad_weight(
             HAS_BIAS=has_bias,
             STRICT=strict,
             ACT=activation,
+            num_warps=GRAD_WEIGHT_WARPS,
             **settings,
         )
     return grad_w, grad_b
@@ -644,6 +646,7 @@ def _aot(kernel, dtype, label, **constexprs):
             **constexprs,
         },
         types=types,
+        num_warps=GRAD_WEIGHT_WARPS if kernel is _masked_linear_grad_weight_kernel else 4,
         label=f"{label} {dtype}",
     )
 
@@ -652,7 +655,7 @@ def _aot(kernel, dtype, label, **constexprs):
 _HIDDEN = dict(HAS_BIAS=True, STRICT=False)
 _OUTPUT = dict(HAS_BIAS=True, STRICT=True, ACT=ACT_NONE.value)
 AOT_CONFIGS = [
-    # float32 with torch.backends.cuda.matmul.allow_tf32: the tensor-core path of float32
+    # float32 with TF32 allowed (input_precision): the tensor-core path of float32
     _aot(
         _masked_linear_forward_kernel,
         "fp32",

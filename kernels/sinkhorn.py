@@ -16,7 +16,7 @@ of ``1e-3 |x| |y| / eps`` into the exponent.
 One launch serves up to four softmins of one Sinkhorn step (grid axis 1): f_ba (x against y),
 g_ab (y against x), f_aa (x against x), g_bb (y against y), the order of
 ``fastgen.reference.sinkhorn.PAIRS_DEBIASED``; the column vectors are packed into one
-``(B, total)`` tensor and so are the outputs. Axis 2 is the batch.
+``(B, total)`` tensor and so are the outputs. Axis 0 enumerates the batch and the row blocks.
 
 The gradient kernel computes, for the same problems and an upstream gradient ``w_i``,
 ``w_i sum_j pi_ij dC/dx_i`` with ``pi_ij = exp(h_j - C_ij / eps + f_i / eps)`` (the forward's
@@ -45,7 +45,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard, new_empty
+from .utils import AotConfig, checked_grid, device_guard, new_empty
 
 # tl.constexpr: jit functions may read only constexpr globals.
 LOG2E = tl.constexpr(1.4426950408889634)
@@ -127,7 +127,16 @@ def _pick(is_y, x_cloud, y_cloud):
 
 
 @triton.jit
-def _problem(x_cloud, y_cloud, BLOCK_M: tl.constexpr):
+def _batch_and_row_block(n_x, n_y, BLOCK_M: tl.constexpr):
+    """Grid axis 0 enumerates (batch, row block) pairs, the row blocks of one batch together:
+    the batch never lands on axes 1 / 2, whose CUDA limit is 65,535."""
+    row_blocks = tl.cdiv(tl.maximum(n_x, n_y), BLOCK_M)
+    pid = tl.program_id(0)
+    return (pid // row_blocks).to(tl.int64), (pid % row_blocks).to(tl.int64)
+
+
+@triton.jit
+def _problem(x_cloud, y_cloud, row_block, BLOCK_M: tl.constexpr):
     """Grid axis 1's problem, 0 f_ba (x, y), 1 g_ab (y, x), 2 f_aa (x, x), 3 g_bb (y, y), for
     this program: its row and column clouds, its rows and their mask, how many columns it
     streams (the problem's, or none for a program past its rows: the grid covers the larger
@@ -147,8 +156,8 @@ def _problem(x_cloud, y_cloud, BLOCK_M: tl.constexpr):
     col_cloud = _pick(col_is_y, x_cloud, y_cloud)
     _, _, _, n_rows = row_cloud
     _, _, _, n_cols = col_cloud
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    n_cols_run = tl.where(tl.program_id(0) * BLOCK_M < n_rows, n_cols, 0)
+    rows = row_block * BLOCK_M + tl.arange(0, BLOCK_M)
+    n_cols_run = tl.where(row_block * BLOCK_M < n_rows, n_cols, 0)
     return row_cloud, col_cloud, rows, rows < n_rows, n_cols_run, h_start, out_start
 
 
@@ -171,7 +180,8 @@ def _log_weights_tile(
     """``(h_j - C_ij / eps) log2(e)`` for the column block at ``c0`` (-inf past the last
     column), the squared distances, and the columns."""
     _, _, _, n_cols = col_cloud
-    cols = c0 + tl.arange(0, BLOCK_N)
+    # int64: cols * stride_n passes 2^31 for clouds of more than 2^31 coordinates
+    cols = tl.arange(0, BLOCK_N).to(tl.int64) + c0
     col_mask = cols < n_cols
     sq = _squared_distances(
         row_cloud,
@@ -215,11 +225,11 @@ def _softmin_kernel(
     BLOCK_D: tl.constexpr,
     SMALL_D: tl.constexpr,
 ):
-    batch = tl.program_id(2).to(tl.int64)
+    batch, row_block = _batch_and_row_block(n_x, n_y, BLOCK_M)
     x_cloud = (x_ptr + batch * stride_xb, stride_xn, stride_xd, n_x)
     y_cloud = (y_ptr + batch * stride_yb, stride_yn, stride_yd, n_y)
     row_cloud, col_cloud, rows, row_mask, n_cols_run, h_start, out_start = _problem(
-        x_cloud, y_cloud, BLOCK_M
+        x_cloud, y_cloud, row_block, BLOCK_M
     )
     h_row = h_ptr + batch * stride_hb + h_start
     inv_eps = 1.0 / eps
@@ -274,20 +284,19 @@ def _softmin_grad_kernel(
     stride_gb,
     stride_gn,
     eps,
-    n_dsplits,
     P: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     SMALL_D: tl.constexpr,
 ):
-    batch = (tl.program_id(2) // n_dsplits).to(tl.int64)
-    d0 = (tl.program_id(2) % n_dsplits) * BLOCK_D
+    batch, row_block = _batch_and_row_block(n_x, n_y, BLOCK_M)
+    d0 = tl.program_id(2) * BLOCK_D
     inv_eps = 1.0 / eps
     x_cloud = (x_ptr + batch * stride_xb, stride_xn, stride_xd, n_x)
     y_cloud = (y_ptr + batch * stride_yb, stride_yn, stride_yd, n_y)
     row_cloud, col_cloud, rows, row_mask, n_cols_run, h_start, out_start = _problem(
-        x_cloud, y_cloud, BLOCK_M
+        x_cloud, y_cloud, row_block, BLOCK_M
     )
     h_row = h_ptr + batch * stride_hb + h_start
     f = tl.load(f_ptr + batch * stride_fb + out_start + rows, mask=row_mask, other=0.0)
@@ -381,6 +390,15 @@ def _shared_arguments(x, y, h, eps, p) -> dict:
     )
 
 
+def softmin_grid(batch, n_x, n_y, k, dim, blocks, backward=False) -> tuple[int, int, int]:
+    """``(batch x row blocks, problems, column splits)``: the batch shares axis 0 with the row
+    blocks (axes 1 and 2 stop at 65,535); the backward splits ``D`` over axis 2
+    (``cdiv(D, BLOCK_D)`` <= 64 for D <= 1024)."""
+    row_blocks = triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"])
+    splits = triton.cdiv(dim, blocks["BLOCK_D"]) if backward else 1
+    return checked_grid(batch * row_blocks, k, splits)
+
+
 @triton_op("fastgen::sinkhorn_softmins", mutates_args=())
 def softmins_forward(
     x: torch.Tensor,
@@ -396,7 +414,7 @@ def softmins_forward(
     k = _n_problems(n_x, n_y, h.shape[1])
     out = new_empty((batch, _out_length(n_x, n_y, k)), torch.float32, x.device)
     blocks = _settings(dim)
-    grid = (triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"]), k, batch)
+    grid = softmin_grid(batch, n_x, n_y, k, dim, blocks)
     with device_guard(x):
         wrap_triton(_softmin_kernel)[grid](
             out_ptr=out,
@@ -424,8 +442,7 @@ def softmins_backward(
     k = _n_problems(n_x, n_y, h.shape[1])
     grad = new_empty((batch, f.shape[1], dim), torch.float32, x.device)
     blocks = _settings(dim, backward=True)
-    n_dsplits = triton.cdiv(dim, blocks["BLOCK_D"])
-    grid = (triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"]), k, batch * n_dsplits)
+    grid = softmin_grid(batch, n_x, n_y, k, dim, blocks, backward=True)
     with device_guard(x):
         wrap_triton(_softmin_grad_kernel)[grid](
             f_ptr=f,
@@ -435,7 +452,6 @@ def softmins_backward(
             stride_gfb=grad_f.stride(0),
             stride_gb=grad.stride(0),
             stride_gn=grad.stride(1),
-            n_dsplits=n_dsplits,
             **_shared_arguments(x, y, h, eps, p),
             **blocks,
         )
