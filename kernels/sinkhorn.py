@@ -347,13 +347,22 @@ def _softmin_grad_kernel(
 
 def _settings(dim: int, backward: bool = False) -> dict:
     """The constexprs ``BLOCK_M, BLOCK_N, BLOCK_D, SMALL_D`` of both kernels, chosen from the
-    sm_80 register counts of ``python -m profiling.aot`` at 4 warps: direct differences at
-    64 x 32 take 128 registers (64 x 64: 255); the fp32 ``tl.dot`` path at 32 x 32 x 32 takes
-    186 forward (64 x 32 x 32 spills 648 B), and the backward, which also holds a
-    (32, BLOCK_D) accumulator, 168 at BLOCK_D = 16 (255 at 32)."""
+    register counts of ``python -m profiling.aot`` (every runtime variant, sm_80 and sm_90,
+    Triton 3.6 and 3.9; :func:`_num_warps` gives the warps): direct differences at 64 x 32
+    take 64-121 registers at 8 warps (at 4, unit-stride variants spill 8 B on sm_90 under
+    3.9); the fp32 ``tl.dot`` forward at 32 x 32 x 32 128-142 at 8 warps; the ``tl.dot``
+    backward, which also holds a (BLOCK_M, BLOCK_D) accumulator, 70-108 at 16 x 16 x 16 and
+    4 warps (32 x 32 spills 8-16 B under 3.6 or 3.9 at 4 or 8 warps)."""
     if dim <= SMALL_D_MAX:
         return dict(BLOCK_M=64, BLOCK_N=32, BLOCK_D=triton.next_power_of_2(dim), SMALL_D=True)
-    return dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=16 if backward else 32, SMALL_D=False)
+    if backward:
+        return dict(BLOCK_M=16, BLOCK_N=16, BLOCK_D=16, SMALL_D=False)
+    return dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=32, SMALL_D=False)
+
+
+def _num_warps(dim: int, backward: bool = False) -> int:
+    """Warps per program (see :func:`_settings`)."""
+    return 4 if backward and dim > SMALL_D_MAX else 8
 
 
 def _n_problems(n_x: int, n_y: int, n_h: int) -> int:
@@ -419,6 +428,7 @@ def softmins_forward(
         wrap_triton(_softmin_kernel)[grid](
             out_ptr=out,
             stride_ob=out.stride(0),
+            num_warps=_num_warps(dim),
             **_shared_arguments(x, y, h, eps, p),
             **blocks,
         )
@@ -448,6 +458,7 @@ def softmins_backward(
             f_ptr=f,
             grad_f_ptr=grad_f,
             grad_ptr=grad,
+            num_warps=_num_warps(dim, backward=True),
             stride_fb=f.stride(0),
             stride_gfb=grad_f.stride(0),
             stride_gb=grad.stride(0),
@@ -515,6 +526,7 @@ AOT_CONFIGS = [
         kernel,
         constexprs=dict(P=p, **_settings(dim, backward)),
         types=dict(eps="fp32"),
+        num_warps=_num_warps(dim, backward),
         label=f"D={dim} p={p}",
     )
     for kernel, backward in ((_softmin_kernel, False), (_softmin_grad_kernel, True))

@@ -206,9 +206,43 @@ def runtime_configs(keys) -> list[AotConfig]:
     return configs
 
 
+_JOBS: list = []  # (config, arch) pairs, inherited by forked workers
+
+
+def _compile_job(index: int) -> KernelResources:
+    return compile_kernel(*_JOBS[index])
+
+
 def runtime_report(keys, archs=ARCHS) -> list[KernelResources]:
-    """Compile every recorded launch key for ``archs``."""
-    return [compile_kernel(config, arch) for config in runtime_configs(keys) for arch in archs]
+    """Compile every recorded launch key for ``archs``, one process per core (hundreds of
+    compilations; ``ptxas`` runs single-threaded)."""
+    import multiprocessing
+
+    _JOBS[:] = [(config, arch) for config in runtime_configs(keys) for arch in archs]
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        return pool.map(_compile_job, range(len(_JOBS)))
+
+
+def summary_rows(rows: list[KernelResources]) -> list[KernelResources]:
+    """Per kernel and arch, the worst of its variants: most registers, most spilled bytes,
+    most shared memory (the label counts the variants)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r.kernel, r.arch), []).append(r)
+    return [
+        KernelResources(
+            kernel=kernel,
+            label=f"{len(group)} variants (max)",
+            arch=arch,
+            num_warps=max(r.num_warps for r in group),
+            registers=max(r.registers for r in group),
+            stack=max(r.stack for r in group),
+            local=max(r.local for r in group),
+            shared=max(r.shared for r in group),
+            tensor_cores=any(r.tensor_cores for r in group),
+        )
+        for (kernel, arch), group in groups.items()
+    ]
 
 
 def format_table(rows: list[KernelResources]) -> str:
@@ -234,6 +268,11 @@ def main(argv=None) -> int:
         prog="python -m profiling.aot", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="first one row per kernel and arch (its worst variant), then every row",
+    )
     parser.add_argument("--arch", type=int, action="append", help="sm version (default 80, 90)")
     parser.add_argument(
         "--runtime",
@@ -267,6 +306,8 @@ def main(argv=None) -> int:
         }
         print(json.dumps(payload, indent=1))
     else:
+        if args.summary:
+            print(format_table(summary_rows(rows)) + "\n")
         print(format_table(rows))
     spilling = sorted({f"{r.kernel} ({r.label}, sm_{r.arch})" for r in rows if r.spills})
     for problem, names in (("spills", spilling), ("not compiled by any configuration", missing)):
