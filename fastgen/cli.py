@@ -6,24 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from fastgen._checks import check_number, check_seed
+
 DEFAULT_STEPS = 2000
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,7 +23,7 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--steps",
-        type=_positive_int,
+        type=int,
         default=DEFAULT_STEPS,
         help=f"flow optimiser steps and GAN generator steps (default {DEFAULT_STEPS})",
     )
@@ -55,12 +40,19 @@ def parser() -> argparse.ArgumentParser:
         default=Path("fastgen-demo"),
         help="output directory (default ./fastgen-demo)",
     )
-    demo.add_argument("--seed", type=_int, default=0, help="data split and training seed")
+    demo.add_argument(
+        "--seed", type=int, default=0, help="data split and training seed (an int >= 0)"
+    )
     return main
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    try:
+        check_number("--steps", args.steps, minimum=1, integer=True)
+        check_seed("--seed", args.seed, allow_none=False)
+    except ValueError as error:
+        parser().error(str(error))
     import torch
 
     from fastgen.backend import KERNEL_DTYPES, resolve_backend
@@ -82,8 +74,10 @@ def main(argv=None) -> int:
         from fastgen import demo
         from fastgen.demo import report
     except ImportError as error:
-        print(f"fastgen demo needs the demo extra (pip install 'fastgen[demo]'): {error}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"fastgen demo needs the demo extra (pip install 'fastgen[demo]'): {error}",
+            file=sys.stderr,
+        )
         return 1
 
     console = Console()

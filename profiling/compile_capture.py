@@ -217,7 +217,7 @@ def break_cases() -> dict:
 
     from fastgen.gan import gradient_penalty
     from fastgen.metrics.mmd import _mmd2
-    from fastgen.metrics.optimal_transport import sinkhorn_divergence
+    from fastgen.metrics.sinkhorn import sinkhorn_divergence
 
     critic = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
 

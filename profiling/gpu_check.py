@@ -420,18 +420,18 @@ def check_gemm(ctx: Context, precision: str) -> dict:
     import torch
     from fastgen.kernels.newton_schulz import fused_gemm
 
-    from fastgen.linalg import _reference_gemm
+    from fastgen.reference.newton_schulz import fused_gemm as reference_gemm
 
     n = ctx.sizes.gemm_n
     generator = torch.Generator(ctx.device).manual_seed(5)
     a, b, c = (torch.randn(1, n, n, generator=generator, device=ctx.device) for _ in range(3))
     with poisoned_outputs():
         out = fused_gemm(a, b, c, 0.5, -1.5, 2.0, precision)
-    ref64 = _reference_gemm(a.double(), b.double(), c.double(), 0.5, -1.5, 2.0)
+    ref64 = reference_gemm(a.double(), b.double(), c.double(), 0.5, -1.5, 2.0)
     previous = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
     try:
-        same = _reference_gemm(a, b, c, 0.5, -1.5, 2.0)
+        same = reference_gemm(a, b, c, 0.5, -1.5, 2.0)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = previous
     return collect([judge(f"a b + c ({precision})", out, ref64, same)])
@@ -598,14 +598,14 @@ def _limit_gemm_batch(dry: bool, device: str) -> dict:
     import torch
     from fastgen.kernels.newton_schulz import fused_gemm
 
-    from fastgen.linalg import _reference_gemm
+    from fastgen.reference.newton_schulz import fused_gemm as reference_gemm
 
     batch = 3 if dry else 65_537
     generator = torch.Generator(device).manual_seed(8)
     a, b = (torch.randn(batch, 16, 16, generator=generator, device=device) for _ in range(2))
     out = fused_gemm(a, b, None, 1.0, 0.0, 1.0, "ieee")
-    ref = _reference_gemm(a.double(), b.double(), None, 1.0, 0.0, 1.0)
-    return collect([judge("a b + I", out, ref, _reference_gemm(a, b, None, 1.0, 0.0, 1.0))])
+    ref = reference_gemm(a.double(), b.double(), None, 1.0, 0.0, 1.0)
+    return collect([judge("a b + I", out, ref, reference_gemm(a, b, None, 1.0, 0.0, 1.0))])
 
 
 def _limit_mmd_columns(dry: bool, device: str) -> dict:
@@ -613,7 +613,7 @@ def _limit_mmd_columns(dry: bool, device: str) -> dict:
     import torch
     from fastgen.kernels.mmd import BLOCK, kernel_sum
 
-    from fastgen.metrics.mmd import kernel_sum_reference
+    from fastgen.reference.mmd import kernel_sum as kernel_sum_reference
 
     columns = 70 if dry else 65_537 * BLOCK
     generator = torch.Generator(device).manual_seed(9)
@@ -735,7 +735,7 @@ def _entry_points(ctx: Context):
     import torch
 
     from fastgen.gan import penalty_from_gradients
-    from fastgen.metrics.optimal_transport import sinkhorn_divergence
+    from fastgen.metrics.sinkhorn import sinkhorn_divergence
     from fastgen.nn.masked_linear import masked_linear
     from fastgen.splines import unconstrained_rational_quadratic_spline
 
@@ -872,7 +872,7 @@ def _timing_problems(ctx: Context):
     import torch
 
     from fastgen.gan import penalty_from_gradients
-    from fastgen.metrics.optimal_transport import sinkhorn_divergence
+    from fastgen.metrics.sinkhorn import sinkhorn_divergence
     from fastgen.nn.masked_linear import masked_linear
     from fastgen.splines import unconstrained_rational_quadratic_spline
     from profiling import traffic
@@ -964,7 +964,7 @@ def _timing_problems(ctx: Context):
         loss = geomloss.SamplesLoss("sinkhorn", blur=0.05, diameter=8.0, backend="tensorized")
         providers["geomloss tensorized"] = lambda: loss(xa, ya)
     # 4 softmins per temperature, (len(eps_list) + 2) rounds: counted from the reference
-    from fastgen.reference.sinkhorn import epsilon_schedule
+    from fastgen.metrics.sinkhorn import epsilon_schedule
 
     passes = 4 * (len(epsilon_schedule(2, 8.0, 0.05, 0.5)) + 2)
     entries = passes * points * points

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from fastgen._checks import check_number, check_seed
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.data import FEATURE_NAMES, FEATURE_UNITS
 from fastgen.demo import data as demo_data
@@ -37,7 +38,11 @@ def _sample_timed(sample, conditions) -> tuple[torch.Tensor, float]:
 def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=None) -> dict:
     """Train, sample, evaluate, write ``out/results.json`` and the figures; returns the
     results dictionary. ``steps``: optimiser steps of the flow and generator steps of the GAN
-    (each after 5 critic steps). ``progress``: a ``report.Progress`` or ``None``."""
+    (each after 5 critic steps), an int ``>= 1``. ``seed``: an int ``>= 0`` for the data
+    split, the initialisations and the minibatches. ``progress``: a ``report.Progress`` or
+    ``None``."""
+    check_number("steps", steps, minimum=1, integer=True)
+    check_seed("seed", seed, allow_none=False)
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

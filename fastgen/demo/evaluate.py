@@ -7,6 +7,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from fastgen._checks import check_number
 from fastgen.metrics import (
     frechet_distance,
     kernel_inception_distance,
@@ -32,7 +33,9 @@ def classifier_auc(
     ``fake`` are shuffled into ``folds`` folds; for each, an MLP trained on the other folds
     scores it, and the ROC AUC on it (the Mann-Whitney U statistic over ``n_real * n_fake``)
     is averaged over the folds. 0.5: indistinguishable, 1: separable. Every row is scored
-    once, so the estimate's spread is smaller than one train/test split's."""
+    once, so the estimate's spread is smaller than one train/test split's. ``folds``: an int
+    ``>= 2``."""
+    check_number("folds", folds, minimum=2, integer=True)
     inputs = torch.cat([real, fake]).float()
     labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))])
     order = torch.randperm(len(inputs), generator=generator)
