@@ -706,24 +706,33 @@ def run_limit(name: str, dry: bool) -> dict:
 
 
 def step_limits(ctx: Context) -> dict:
-    """Each limit in its own process, three at a time (their cost is mostly start-up and JIT
-    compiles; the largest takes about 40 GB of GPU memory)."""
+    """On the GPU each limit in its own process (an illegal address poisons the CUDA context),
+    three at a time (their cost is mostly start-up and JIT compiles; the largest takes about
+    40 GB of GPU memory). The dry run, where nothing can poison a context, runs them all in
+    one process: the same ``--limit`` path, one start-up instead of six."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(limit: Limit) -> dict:
-        if not ctx.budget.fits(limit.estimate_s):
-            ctx.skipped.append(f"limits: {limit.name} (estimated {limit.estimate_s:.0f} s)")
-            return {"case": limit.name, "status": "skipped"}
-        args = [sys.executable, "-m", "profiling.gpu_check", "--limit", limit.name]
+    def run_group(limits: list[Limit]) -> list[dict]:
+        estimate = sum(limit.estimate_s for limit in limits)
+        names = [limit.name for limit in limits]
+        if not ctx.budget.fits(estimate):
+            ctx.skipped += [f"limits: {name} (estimated {estimate:.0f} s)" for name in names]
+            return [{"case": name, "status": "skipped"} for name in names]
+        args = [sys.executable, "-m", "profiling.gpu_check", "--limit", ",".join(names)]
         args += ["--dry-run"] if ctx.dry_run else []
-        run = _subprocess(ctx, args, min(4 * limit.estimate_s, ctx.budget.left()))
+        run = _subprocess(ctx, args, min(4 * estimate, ctx.budget.left()))
+        outcomes = {}
         if run["status"] == "pass":
-            run |= json.loads(run.pop("stdout_last_line"))
+            outcomes = json.loads(run.pop("stdout_last_line"))
             del run["output_tail"]
-        return {"case": limit.name, "limit": limit.what, **run}
+        return [
+            {"case": limit.name, "limit": limit.what, **run, **outcomes.get(limit.name, {})}
+            for limit in limits
+        ]
 
+    groups = [list(LIMITS)] if ctx.dry_run else [[limit] for limit in LIMITS]
     with ThreadPoolExecutor(max_workers=3) as pool:
-        return {"cases": list(pool.map(one, LIMITS))}
+        return {"cases": [case for cases in pool.map(run_group, groups) for case in cases]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1135,8 +1144,9 @@ def main(argv=None) -> int:
         os.environ["TRITON_INTERPRET"] = "1"
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
     sys.path.append(str(ROOT))  # profiling/ itself, after an installed fastgen
-    if args.limit:
-        print(json.dumps(run_limit(args.limit, args.dry_run)))
+    if args.limit:  # comma-separated names: {name: result} as one JSON line
+        names = args.limit.split(",")
+        print(json.dumps({name: run_limit(name, args.dry_run) for name in names}))
         return 0
     import torch
 

@@ -57,5 +57,5 @@ def test_limit(name):
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])[name]
     assert result["status"] == "pass", result
