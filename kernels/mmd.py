@@ -34,8 +34,10 @@ KERNEL_POLYNOMIAL = tl.constexpr(0)
 KERNEL_RBF = tl.constexpr(1)
 KERNEL_CODES = {"polynomial": KERNEL_POLYNOMIAL.value, "rbf": KERNEL_RBF.value}
 BLOCK = 64
-# 16, not 32: with 32 the runtime variants whose feature count is not a multiple of 16 spill
-# 16-24 B on sm_90 (Triton 3.9, 128 registers); with 16 they take 112-126, no spill.
+# K in steps of 16, not 32: with 32 the runtime variants whose feature count is not a multiple
+# of 16 spill 16-24 B on sm_90 (Triton 3.9, capped at 128 registers); with 16 none spills
+# under 3.9. Under 3.6 one variant (polynomial, symmetric, unit strides) still spills 8 B on
+# sm_90; no tile tried (32 x 32 at 2 or 4 warps, K 16 or 32) is clean under both.
 BLOCK_K = 16
 NUM_WARPS = 8
 

@@ -345,24 +345,22 @@ def _softmin_grad_kernel(
     tl.store(out, grad.to(grad_ptr.dtype.element_ty), mask=row_mask[:, None] & dmask[None, :])
 
 
-def _settings(dim: int, backward: bool = False) -> dict:
+def _settings(dim: int) -> dict:
     """The constexprs ``BLOCK_M, BLOCK_N, BLOCK_D, SMALL_D`` of both kernels, chosen from the
-    register counts of ``python -m profiling.aot`` (every runtime variant, sm_80 and sm_90,
-    Triton 3.6 and 3.9; :func:`_num_warps` gives the warps): direct differences at 64 x 32
-    take 64-121 registers at 8 warps (at 4, unit-stride variants spill 8 B on sm_90 under
-    3.9); the fp32 ``tl.dot`` forward at 32 x 32 x 32 128-142 at 8 warps; the ``tl.dot``
-    backward, which also holds a (BLOCK_M, BLOCK_D) accumulator, 70-108 at 16 x 16 x 16 and
-    4 warps (32 x 32 spills 8-16 B under 3.6 or 3.9 at 4 or 8 warps)."""
+    register counts of ``python -m profiling.aot`` over every runtime variant and the
+    representative ones, sm_80 and sm_90, Triton 3.6 and 3.9 (:func:`_num_warps` gives the
+    warps). Direct differences (D <= 8) at 64 x 32 and 8 warps: 64-190 registers (at 4 warps
+    unit-stride variants spill 8 B on sm_90 under 3.9). The ``tl.dot`` path, forward and
+    backward, at 16 x 16 x 16 and 4 warps: 70-108 registers; 32 x 32 x 32 spills 8-24 B
+    under 3.6 at 4 or 8 warps (ptxas caps it at 128 or 168 registers)."""
     if dim <= SMALL_D_MAX:
         return dict(BLOCK_M=64, BLOCK_N=32, BLOCK_D=triton.next_power_of_2(dim), SMALL_D=True)
-    if backward:
-        return dict(BLOCK_M=16, BLOCK_N=16, BLOCK_D=16, SMALL_D=False)
-    return dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=32, SMALL_D=False)
+    return dict(BLOCK_M=16, BLOCK_N=16, BLOCK_D=16, SMALL_D=False)
 
 
-def _num_warps(dim: int, backward: bool = False) -> int:
+def _num_warps(dim: int) -> int:
     """Warps per program (see :func:`_settings`)."""
-    return 4 if backward and dim > SMALL_D_MAX else 8
+    return 8 if dim <= SMALL_D_MAX else 4
 
 
 def _n_problems(n_x: int, n_y: int, n_h: int) -> int:
@@ -451,14 +449,14 @@ def softmins_backward(
     n_y = y.shape[1]
     k = _n_problems(n_x, n_y, h.shape[1])
     grad = new_empty((batch, f.shape[1], dim), torch.float32, x.device)
-    blocks = _settings(dim, backward=True)
+    blocks = _settings(dim)
     grid = softmin_grid(batch, n_x, n_y, k, dim, blocks, backward=True)
     with device_guard(x):
         wrap_triton(_softmin_grad_kernel)[grid](
             f_ptr=f,
             grad_f_ptr=grad_f,
             grad_ptr=grad,
-            num_warps=_num_warps(dim, backward=True),
+            num_warps=_num_warps(dim),
             stride_fb=f.stride(0),
             stride_gfb=grad_f.stride(0),
             stride_gb=grad.stride(0),
@@ -524,11 +522,11 @@ def softmins_triton(x, y, eps, p, pairs, hs):
 AOT_CONFIGS = [
     AotConfig(
         kernel,
-        constexprs=dict(P=p, **_settings(dim, backward)),
+        constexprs=dict(P=p, **_settings(dim)),
         types=dict(eps="fp32"),
-        num_warps=_num_warps(dim, backward),
+        num_warps=_num_warps(dim),
         label=f"D={dim} p={p}",
     )
-    for kernel, backward in ((_softmin_kernel, False), (_softmin_grad_kernel, True))
+    for kernel in (_softmin_kernel, _softmin_grad_kernel)
     for dim, p in ((3, 2), (3, 1), (64, 2), (1024, 1))
 ]

@@ -34,7 +34,7 @@ def test_checked_grid_names_the_axis():
 @pytest.mark.parametrize("batch", HUGE)
 @pytest.mark.parametrize("dim, backward", [(3, False), (3, True), (1024, False), (1024, True)])
 def test_softmin_grid(batch, dim, backward):
-    blocks = sinkhorn._settings(dim, backward)
+    blocks = sinkhorn._settings(dim)
     grid = sinkhorn.softmin_grid(batch, 1000, 999, 4, dim, blocks, backward)
     assert_launchable(grid)
     row_blocks = -(-1000 // blocks["BLOCK_M"])
