@@ -160,9 +160,10 @@ def _newton_schulz_sqrtm(matrix: torch.Tensor, backend: str, input_precision: st
     batch_shape = matrix.shape[:-2]
     flat = matrix.reshape(-1, *matrix.shape[-2:])
     if backend == "triton":
-        from fastgen.kernels.newton_schulz import DEFAULT_INPUT_PRECISION, fused_gemm
+        from fastgen.kernels.newton_schulz import fused_gemm
+        from fastgen.kernels.utils import input_precision as default_precision
 
-        precision = input_precision or (DEFAULT_INPUT_PRECISION if matrix.is_cuda else "ieee")
+        precision = input_precision or default_precision(torch.float32)
         flat = flat.float().contiguous()
 
         def gemm(a, b, c, alpha, beta, gamma):
@@ -206,9 +207,10 @@ def sqrtm(
               not converge; ``"eigh"`` otherwise (CPU, float64).
         backend: ``"auto" | "triton" | "torch" | None`` for the Newton-Schulz matmuls, see
             :mod:`fastgen.backend`.
-        input_precision: Triton ``tl.dot`` precision for the kernels: ``"tf32"`` (default on
-            CUDA: tensor cores, residuals to about 5e-3) or ``"ieee"`` (exact float32; the
-            default under the interpreter, where ``tl.dot`` is always exact).
+        input_precision: Triton ``tl.dot`` precision for the kernels: ``"tf32"`` (tensor
+            cores, residuals to about 5e-3) or ``"ieee"`` (exact float32); None (default):
+            what PyTorch's float32 matmuls use (``"ieee"`` unless TF32 is allowed through
+            ``torch.backends.cuda.matmul.fp32_precision`` or ``allow_tf32``).
 
     Returns:
         ``(..., n, n)`` tensor in ``A``'s dtype (torch tensor on ``A``'s device).

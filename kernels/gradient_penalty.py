@@ -3,10 +3,11 @@ penalty on per-sample gradient norms, each with its backward kernel.
 
 Every kernel sees its tensors as ``(B, F)`` matrices (``F`` features per sample, strides
 passed in) and one program handles a ``[ROWS, BLOCK_F]`` tile, so that both a million tiny
-rows and 64 rows of 3 x 256 x 256 features fill the GPU: the grid is
-``(cdiv(B, ROWS), cdiv(F, BLOCK_F))``. The per-sample norm is a split reduction: each tile
-writes its rows' partial sums of squares (float32, also for half-precision gradients) and the
-``(B, cdiv(F, BLOCK_F))`` partials are summed afterwards, a few bytes per sample.
+rows and 64 rows of 3 x 256 x 256 features fill the GPU: the grid runs over the
+``cdiv(B, ROWS) x cdiv(F, BLOCK_F)`` tiles on one axis (a second would stop at 65,535). The
+per-sample norm is a split reduction: each tile writes its rows' partial sums of squares
+(float32, also for half-precision gradients) and the ``(B, cdiv(F, BLOCK_F))`` partials are
+summed afterwards, a few bytes per sample.
 
 Memory traffic per element of a ``(B, F)`` tensor, ``b`` bytes per value, each input read
 once and each output written once, next to PyTorch's ops counted with
@@ -30,7 +31,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard, new_empty
+from .utils import AotConfig, checked_grid, device_guard, new_empty
 
 # Elements per tile: 16 per thread at 4 warps, enough in flight to stream at full bandwidth.
 TILE_ELEMENTS = 2048
@@ -38,9 +39,13 @@ TILE_ELEMENTS = 2048
 
 @triton.jit
 def _tile(n_rows, n_cols, ROWS: tl.constexpr, BLOCK_F: tl.constexpr):
-    """This program's rows, columns (int64) and the masks of its ``[ROWS, BLOCK_F]`` tile."""
-    rows = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    cols = tl.program_id(1).to(tl.int64) * BLOCK_F + tl.arange(0, BLOCK_F)
+    """This program's rows, columns (int64) and the masks of its ``[ROWS, BLOCK_F]`` tile.
+    One grid axis runs over the tiles, row-major: a second axis would stop at 65,535 column
+    tiles (134M features)."""
+    col_tiles = tl.cdiv(n_cols, BLOCK_F)
+    pid = tl.program_id(0).to(tl.int64)
+    rows = (pid // col_tiles) * ROWS + tl.arange(0, ROWS)
+    cols = (pid % col_tiles) * BLOCK_F + tl.arange(0, BLOCK_F)
     row_mask = rows < n_rows
     return rows, cols, row_mask, row_mask[:, None] & (cols < n_cols)[None, :]
 
@@ -95,7 +100,8 @@ def _sum_squares_kernel(
     rows, cols, row_mask, mask = _tile(n_rows, n_cols, ROWS, BLOCK_F)
     grad = _load_tile(grad_ptr, rows, cols, mask, stride_row, stride_col)
     # This tile writes one column of the partial sums.
-    partial_offsets = rows * tl.num_programs(1) + tl.program_id(1)
+    col_tiles = tl.cdiv(n_cols, BLOCK_F)
+    partial_offsets = rows * col_tiles + tl.program_id(0) % col_tiles
     tl.store(partial_ptr + partial_offsets, tl.sum(grad * grad, axis=1), mask=row_mask)
 
 
@@ -161,9 +167,10 @@ def _settings(n_cols: int) -> tuple[int, int]:
     return TILE_ELEMENTS // block_f, block_f
 
 
-def _grid(n_rows: int, n_cols: int) -> tuple[tuple[int, int], int, int]:
+def _grid(n_rows: int, n_cols: int) -> tuple[tuple[int], int, int]:
+    """``((row tiles x column tiles,), ROWS, BLOCK_F)``: one axis over the tiles."""
     rows, block_f = _settings(n_cols)
-    return (triton.cdiv(n_rows, rows), triton.cdiv(n_cols, block_f)), rows, block_f
+    return checked_grid(triton.cdiv(n_rows, rows) * triton.cdiv(n_cols, block_f)), rows, block_f
 
 
 def _matrix(tensor: torch.Tensor) -> torch.Tensor:
@@ -237,7 +244,7 @@ def gradient_norms(gradients: torch.Tensor) -> torch.Tensor:
     g = _matrix(gradients)
     n_rows, n_cols = g.shape
     grid, rows, block_f = _grid(n_rows, n_cols)
-    partial = new_empty((n_rows, grid[1]), torch.float32, gradients.device)
+    partial = new_empty((n_rows, triton.cdiv(n_cols, block_f)), torch.float32, gradients.device)
     with device_guard(gradients):
         wrap_triton(_sum_squares_kernel)[grid](
             grad_ptr=g,

@@ -27,9 +27,10 @@ bench (B = 4096, N = K = 256) that is ``2 B N K f`` = 0.54 f GFLOP against about
 compute-bound on a GPU, so the skipped tiles are skipped FLOPs.
 
 Precision: ``tl.dot`` accumulates in float32. float32 inputs use ``input_precision="ieee"``
-unless ``torch.backends.cuda.matmul.allow_tf32`` is set (PyTorch's default is off), matching
-what ``F.linear`` does on the same GPU; float16 / bfloat16 inputs use the tensor cores with a
-float32 accumulator and are returned in their dtype.
+unless PyTorch allows TF32 for float32 matmuls (:func:`fastgen.kernels.utils.input_precision`
+reads both of its APIs; the default is off), matching what ``F.linear`` does on the same
+GPU; float16 / bfloat16 inputs use the tensor cores with a float32 accumulator and are
+returned in their dtype.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard, interpreter_enabled, new_empty
+from .utils import AotConfig, device_guard, input_precision, interpreter_enabled, new_empty
 
 # Activation codes: tl.constexpr, because jit code reads only constexpr globals; the launchers
 # pass their plain values.
@@ -337,7 +338,8 @@ def _masked_linear_grad_weight_kernel(
         need = need | (pid_k == 0)
     if need:
         for m0 in range(0, M, BLOCK_M):
-            rows = m0 + tl.arange(0, BLOCK_M)
+            # int64: rows * stride_xm passes 2^31 for inputs of more than 2^31 elements
+            rows = tl.arange(0, BLOCK_M).to(tl.int64) + m0
             row_mask = rows < M
             g = _load_grad(
                 g_ptr,
@@ -371,6 +373,20 @@ def _masked_linear_grad_weight_kernel(
 # sm_80). Smaller layers shrink the tile to fit;
 # tl.dot needs every dimension >= 16.
 MAX_BLOCK_M, MAX_BLOCK_N, MAX_BLOCK_K = 32, 64, 32
+# The grad-weight kernel holds g (with its activation derivative), its transpose and x. With
+# the shared 64-output tile at 4 warps it takes 255 registers and spills 40 B on sm_80 under
+# Triton 3.6 (fp32 elu / gelu); at 8 warps 3.6 is clean but 3.9 spills 8 B (gelu fp32, sm_80,
+# 80 registers). Its own 32-output tile at 8 warps: 94-128 registers under 3.6, 58-76 under
+# 3.9, no spill (python -m profiling.aot; profiling/aot_triton36.md).
+GRAD_WEIGHT_WARPS = 8
+GRAD_WEIGHT_MAX_BLOCK_N = 32
+
+
+def forward_warps(block_m: int, block_n: int) -> int:
+    """Warps of the forward kernel: 2 for tiles of at most 512 outputs (layers of <= 16 units:
+    at 4 warps their gelu / silu variants spill 8 B on sm_80 at 64 registers, Triton 3.9), 4
+    otherwise."""
+    return 2 if block_m * block_n <= 512 else 4
 
 
 def _block(size: int, largest: int) -> int:
@@ -379,7 +395,8 @@ def _block(size: int, largest: int) -> int:
 
 def block_settings(m: int, n: int, k: int) -> tuple[int, int, int]:
     """``(BLOCK_M, BLOCK_N, BLOCK_K)`` used for a batch of ``m``, ``n`` outputs, ``k`` inputs
-    (the same for the three kernels)."""
+    (the grad-weight kernel caps ``BLOCK_N`` at
+    ``GRAD_WEIGHT_MAX_BLOCK_N``)."""
     return _block(m, MAX_BLOCK_M), _block(n, MAX_BLOCK_N), _block(k, MAX_BLOCK_K)
 
 
@@ -405,23 +422,23 @@ def _upcast(dtype: torch.dtype) -> bool:
     return dtype == torch.bfloat16 and interpreter_enabled()
 
 
-def _precision(dtype: torch.dtype) -> str:
-    if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
-        return "tf32"
-    return "ieee"
-
-
 def _dot_settings(dtype: torch.dtype, m: int, n: int, k: int) -> dict:
     """The constexprs the three kernels share: tl.dot's precision and operand upcast, and the
     block sizes (:func:`block_settings`)."""
     block_m, block_n, block_k = block_settings(m, n, k)
     return dict(
-        PRECISION=_precision(dtype),
+        PRECISION=input_precision(dtype),
         UPCAST=_upcast(dtype),
         BLOCK_M=block_m,
         BLOCK_N=block_n,
         BLOCK_K=block_k,
     )
+
+
+def _grad_weight_settings(dtype: torch.dtype, m: int, n: int, k: int) -> dict:
+    """The grad-weight kernel's constexprs: the shared ones with at most 32 outputs per tile."""
+    settings = _dot_settings(dtype, m, n, k)
+    return settings | dict(BLOCK_N=min(settings["BLOCK_N"], GRAD_WEIGHT_MAX_BLOCK_N))
 
 
 @triton_op("fastgen::masked_linear_forward", mutates_args=())
@@ -467,6 +484,7 @@ def masked_linear_forward(
             STRICT=strict,
             ACT=activation,
             STORE_PRE=store_pre,
+            num_warps=forward_warps(settings["BLOCK_M"], settings["BLOCK_N"]),
             **settings,
         )
     return y, z
@@ -535,7 +553,7 @@ def masked_linear_grad_weight(
     grad_b = new_empty((n,) if has_bias else (0,), x.dtype, x.device)
     if n == 0 or (k == 0 and not has_bias):
         return grad_w, grad_b
-    settings = _dot_settings(x.dtype, m, n, k)
+    settings = _grad_weight_settings(x.dtype, m, n, k)
     grid = (triton.cdiv(n, settings["BLOCK_N"]), max(1, triton.cdiv(k, settings["BLOCK_K"])))
     with device_guard(grad):
         wrap_triton(_masked_linear_grad_weight_kernel)[grid](
@@ -558,6 +576,7 @@ def masked_linear_grad_weight(
             HAS_BIAS=has_bias,
             STRICT=strict,
             ACT=activation,
+            num_warps=GRAD_WEIGHT_WARPS,
             **settings,
         )
     return grad_w, grad_b
@@ -635,6 +654,8 @@ def _aot(kernel, dtype, label, **constexprs):
     pointer = {"fp32": "*fp32", "bf16": "*bf16"}[dtype]
     types = dict.fromkeys(_VALUE_POINTERS, pointer) | _DEGREE_TYPES
     block_m, block_n, block_k = block_settings(4096, 256, 256)
+    if kernel is _masked_linear_grad_weight_kernel:
+        block_n = min(block_n, GRAD_WEIGHT_MAX_BLOCK_N)
     return AotConfig(
         kernel,
         constexprs={
@@ -646,6 +667,10 @@ def _aot(kernel, dtype, label, **constexprs):
             **constexprs,
         },
         types=types,
+        num_warps={
+            _masked_linear_forward_kernel: forward_warps(block_m, block_n),
+            _masked_linear_grad_weight_kernel: GRAD_WEIGHT_WARPS,
+        }.get(kernel, 4),
         label=f"{label} {dtype}",
     )
 
@@ -654,7 +679,7 @@ def _aot(kernel, dtype, label, **constexprs):
 _HIDDEN = dict(HAS_BIAS=True, STRICT=False)
 _OUTPUT = dict(HAS_BIAS=True, STRICT=True, ACT=ACT_NONE.value)
 AOT_CONFIGS = [
-    # float32 with torch.backends.cuda.matmul.allow_tf32: the tensor-core path of float32
+    # float32 with TF32 allowed (input_precision): the tensor-core path of float32
     _aot(
         _masked_linear_forward_kernel,
         "fp32",

@@ -8,10 +8,12 @@ applied to the accumulator in registers instead of a second pass over ``n^2`` va
 
 Each program computes one ``BLOCK_M x BLOCK_N`` tile of one matrix of the batch, looping over
 ``n`` in ``BLOCK_K`` steps with ``tl.dot`` (tensor cores on sm_80 / sm_90); masks handle any
-``n``. ``INPUT_PRECISION``: ``"tf32"`` on GPUs by default (10-bit mantissa products, float32
-accumulation: about 8x the ieee rate; the iteration's accepted residual is loosened to 5e-3
-accordingly, see :data:`fastgen.linalg.NS_TOLERANCES`) or ``"ieee"`` (exact float32; what
-Triton's CPU interpreter always computes, so the tests use it).
+``n``. ``INPUT_PRECISION``: by default what PyTorch's float32 matmuls use
+(:func:`fastgen.kernels.utils.input_precision`: ``"ieee"`` unless TF32 is allowed);
+``"tf32"`` (10-bit mantissa products, float32 accumulation: about 8x the ieee rate; the
+iteration's accepted residual is loosened to 5e-3 accordingly, see
+:data:`fastgen.linalg.NS_TOLERANCES`) or ``"ieee"`` (exact float32; what Triton's CPU
+interpreter always computes) on request.
 
 Cost per call: ``2 n^3`` FLOPs and ``(2 + [C] + 1) n^2`` values moved at the least: at
 ``n = 2048`` 17 GFLOP against 50 MB, hundreds of FLOP per byte, so it is compute-bound and its
@@ -26,9 +28,8 @@ import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
 from .tiles import _tile_matmul
-from .utils import AotConfig, device_guard, new_empty
+from .utils import AotConfig, checked_grid, device_guard, input_precision, new_empty
 
-DEFAULT_INPUT_PRECISION = "tf32"
 INPUT_PRECISIONS = ("ieee", "tf32")
 
 
@@ -60,8 +61,9 @@ def _fused_gemm_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    batch = tl.program_id(2).to(tl.int64)
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    row_tiles = tl.cdiv(n, BLOCK_M)
+    batch = (tl.program_id(0) // row_tiles).to(tl.int64)
+    rows = (tl.program_id(0) % row_tiles).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_mask = rows < n
     col_mask = cols < n
@@ -100,6 +102,13 @@ def _settings(n: int) -> tuple[int, int, int]:
     return block, min(32, block), 8 if block == 64 else 4
 
 
+def gemm_grid(batch: int, n: int, block: int) -> tuple[int, int]:
+    """``(batch x row tiles, column tiles)``: the batch shares axis 0 with the row tiles
+    (axes 1 and 2 stop at 65,535)."""
+    tiles = triton.cdiv(n, block)
+    return checked_grid(batch * tiles, tiles)
+
+
 @triton_op("fastgen::ns_fused_gemm", mutates_args=())
 def _fused_gemm(
     a: torch.Tensor,
@@ -116,7 +125,7 @@ def _fused_gemm(
     if out.numel() == 0:
         return out
     block, block_k, num_warps = _settings(n)
-    grid = (triton.cdiv(n, block), triton.cdiv(n, block), batch)
+    grid = gemm_grid(batch, n, block)
     with device_guard(a):
         wrap_triton(_fused_gemm_kernel)[grid](
             a_ptr=a,
@@ -149,13 +158,14 @@ def _fused_gemm(
     return out
 
 
-def fused_gemm(a, b, c, alpha, beta, gamma, input_precision=DEFAULT_INPUT_PRECISION):
+def fused_gemm(a, b, c, alpha, beta, gamma, precision=None):
     """``alpha a @ b + beta c + gamma I`` for float32 ``(B, n, n)`` tensors (``c`` may be
-    ``None``); any strides. Returns a new contiguous float32 ``(B, n, n)`` tensor."""
-    if input_precision not in INPUT_PRECISIONS:
-        raise ValueError(
-            f"input_precision must be one of {INPUT_PRECISIONS}, got {input_precision!r}"
-        )
+    ``None``); any strides; ``precision``: ``"ieee"``, ``"tf32"`` or None (PyTorch's float32
+    matmul setting, :func:`~fastgen.kernels.utils.input_precision`). Returns a new contiguous
+    float32 ``(B, n, n)`` tensor."""
+    precision = input_precision(torch.float32) if precision is None else precision
+    if precision not in INPUT_PRECISIONS:
+        raise ValueError(f"input_precision must be one of {INPUT_PRECISIONS}, got {precision!r}")
     for name, value in (("a", a), ("b", b), ("c", c)):
         if value is None:
             continue
@@ -167,7 +177,7 @@ def fused_gemm(a, b, c, alpha, beta, gamma, input_precision=DEFAULT_INPUT_PRECIS
     if a.shape[-1] != a.shape[-2]:
         raise ValueError(f"a must be square (B, n, n), got {tuple(a.shape)}")
     has_c = c is not None
-    return _fused_gemm(a, b, c if has_c else a, has_c, alpha, beta, gamma, input_precision)
+    return _fused_gemm(a, b, c if has_c else a, has_c, alpha, beta, gamma, precision)
 
 
 # Representative compilations for profiling.aot: the GPU tile, both precisions, with and without C.

@@ -16,7 +16,7 @@ of ``1e-3 |x| |y| / eps`` into the exponent.
 One launch serves up to four softmins of one Sinkhorn step (grid axis 1): f_ba (x against y),
 g_ab (y against x), f_aa (x against x), g_bb (y against y), the order of
 ``fastgen.reference.sinkhorn.PAIRS_DEBIASED``; the column vectors are packed into one
-``(B, total)`` tensor and so are the outputs. Axis 2 is the batch.
+``(B, total)`` tensor and so are the outputs. Axis 0 enumerates the batch and the row blocks.
 
 The gradient kernel computes, for the same problems and an upstream gradient ``w_i``,
 ``w_i sum_j pi_ij dC/dx_i`` with ``pi_ij = exp(h_j - C_ij / eps + f_i / eps)`` (the forward's
@@ -45,7 +45,7 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard, new_empty
+from .utils import AotConfig, checked_grid, device_guard, new_empty
 
 # tl.constexpr: jit functions may read only constexpr globals.
 LOG2E = tl.constexpr(1.4426950408889634)
@@ -127,7 +127,16 @@ def _pick(is_y, x_cloud, y_cloud):
 
 
 @triton.jit
-def _problem(x_cloud, y_cloud, BLOCK_M: tl.constexpr):
+def _batch_and_row_block(n_x, n_y, BLOCK_M: tl.constexpr):
+    """Grid axis 0 enumerates (batch, row block) pairs, the row blocks of one batch together:
+    the batch never lands on axes 1 / 2, whose CUDA limit is 65,535."""
+    row_blocks = tl.cdiv(tl.maximum(n_x, n_y), BLOCK_M)
+    pid = tl.program_id(0)
+    return (pid // row_blocks).to(tl.int64), (pid % row_blocks).to(tl.int64)
+
+
+@triton.jit
+def _problem(x_cloud, y_cloud, row_block, BLOCK_M: tl.constexpr):
     """Grid axis 1's problem, 0 f_ba (x, y), 1 g_ab (y, x), 2 f_aa (x, x), 3 g_bb (y, y), for
     this program: its row and column clouds, its rows and their mask, how many columns it
     streams (the problem's, or none for a program past its rows: the grid covers the larger
@@ -147,8 +156,8 @@ def _problem(x_cloud, y_cloud, BLOCK_M: tl.constexpr):
     col_cloud = _pick(col_is_y, x_cloud, y_cloud)
     _, _, _, n_rows = row_cloud
     _, _, _, n_cols = col_cloud
-    rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    n_cols_run = tl.where(tl.program_id(0) * BLOCK_M < n_rows, n_cols, 0)
+    rows = row_block * BLOCK_M + tl.arange(0, BLOCK_M)
+    n_cols_run = tl.where(row_block * BLOCK_M < n_rows, n_cols, 0)
     return row_cloud, col_cloud, rows, rows < n_rows, n_cols_run, h_start, out_start
 
 
@@ -171,7 +180,8 @@ def _log_weights_tile(
     """``(h_j - C_ij / eps) log2(e)`` for the column block at ``c0`` (-inf past the last
     column), the squared distances, and the columns."""
     _, _, _, n_cols = col_cloud
-    cols = c0 + tl.arange(0, BLOCK_N)
+    # int64: cols * stride_n passes 2^31 for clouds of more than 2^31 coordinates
+    cols = tl.arange(0, BLOCK_N).to(tl.int64) + c0
     col_mask = cols < n_cols
     sq = _squared_distances(
         row_cloud,
@@ -215,11 +225,11 @@ def _softmin_kernel(
     BLOCK_D: tl.constexpr,
     SMALL_D: tl.constexpr,
 ):
-    batch = tl.program_id(2).to(tl.int64)
+    batch, row_block = _batch_and_row_block(n_x, n_y, BLOCK_M)
     x_cloud = (x_ptr + batch * stride_xb, stride_xn, stride_xd, n_x)
     y_cloud = (y_ptr + batch * stride_yb, stride_yn, stride_yd, n_y)
     row_cloud, col_cloud, rows, row_mask, n_cols_run, h_start, out_start = _problem(
-        x_cloud, y_cloud, BLOCK_M
+        x_cloud, y_cloud, row_block, BLOCK_M
     )
     h_row = h_ptr + batch * stride_hb + h_start
     inv_eps = 1.0 / eps
@@ -274,20 +284,19 @@ def _softmin_grad_kernel(
     stride_gb,
     stride_gn,
     eps,
-    n_dsplits,
     P: tl.constexpr,
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     SMALL_D: tl.constexpr,
 ):
-    batch = (tl.program_id(2) // n_dsplits).to(tl.int64)
-    d0 = (tl.program_id(2) % n_dsplits) * BLOCK_D
+    batch, row_block = _batch_and_row_block(n_x, n_y, BLOCK_M)
+    d0 = tl.program_id(2) * BLOCK_D
     inv_eps = 1.0 / eps
     x_cloud = (x_ptr + batch * stride_xb, stride_xn, stride_xd, n_x)
     y_cloud = (y_ptr + batch * stride_yb, stride_yn, stride_yd, n_y)
     row_cloud, col_cloud, rows, row_mask, n_cols_run, h_start, out_start = _problem(
-        x_cloud, y_cloud, BLOCK_M
+        x_cloud, y_cloud, row_block, BLOCK_M
     )
     h_row = h_ptr + batch * stride_hb + h_start
     f = tl.load(f_ptr + batch * stride_fb + out_start + rows, mask=row_mask, other=0.0)
@@ -336,15 +345,22 @@ def _softmin_grad_kernel(
     tl.store(out, grad.to(grad_ptr.dtype.element_ty), mask=row_mask[:, None] & dmask[None, :])
 
 
-def _settings(dim: int, backward: bool = False) -> dict:
+def _settings(dim: int) -> dict:
     """The constexprs ``BLOCK_M, BLOCK_N, BLOCK_D, SMALL_D`` of both kernels, chosen from the
-    sm_80 register counts of ``python -m profiling.aot`` at 4 warps: direct differences at
-    64 x 32 take 128 registers (64 x 64: 255); the fp32 ``tl.dot`` path at 32 x 32 x 32 takes
-    186 forward (64 x 32 x 32 spills 648 B), and the backward, which also holds a
-    (32, BLOCK_D) accumulator, 168 at BLOCK_D = 16 (255 at 32)."""
+    register counts of ``python -m profiling.aot`` over every runtime variant and the
+    representative ones, sm_80 and sm_90, Triton 3.6 and 3.9 (:func:`_num_warps` gives the
+    warps). Direct differences (D <= 8) at 64 x 32 and 8 warps: 64-190 registers (at 4 warps
+    unit-stride variants spill 8 B on sm_90 under 3.9). The ``tl.dot`` path, forward and
+    backward, at 16 x 16 x 16 and 4 warps: 70-108 registers; 32 x 32 x 32 spills 8-24 B
+    under 3.6 at 4 or 8 warps (ptxas caps it at 128 or 168 registers)."""
     if dim <= SMALL_D_MAX:
         return dict(BLOCK_M=64, BLOCK_N=32, BLOCK_D=triton.next_power_of_2(dim), SMALL_D=True)
-    return dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=16 if backward else 32, SMALL_D=False)
+    return dict(BLOCK_M=16, BLOCK_N=16, BLOCK_D=16, SMALL_D=False)
+
+
+def _num_warps(dim: int) -> int:
+    """Warps per program (see :func:`_settings`)."""
+    return 8 if dim <= SMALL_D_MAX else 4
 
 
 def _n_problems(n_x: int, n_y: int, n_h: int) -> int:
@@ -381,6 +397,15 @@ def _shared_arguments(x, y, h, eps, p) -> dict:
     )
 
 
+def softmin_grid(batch, n_x, n_y, k, dim, blocks, backward=False) -> tuple[int, int, int]:
+    """``(batch x row blocks, problems, column splits)``: the batch shares axis 0 with the row
+    blocks (axes 1 and 2 stop at 65,535); the backward splits ``D`` over axis 2
+    (``cdiv(D, BLOCK_D)`` <= 64 for D <= 1024)."""
+    row_blocks = triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"])
+    splits = triton.cdiv(dim, blocks["BLOCK_D"]) if backward else 1
+    return checked_grid(batch * row_blocks, k, splits)
+
+
 @triton_op("fastgen::sinkhorn_softmins", mutates_args=())
 def softmins_forward(
     x: torch.Tensor,
@@ -396,11 +421,12 @@ def softmins_forward(
     k = _n_problems(n_x, n_y, h.shape[1])
     out = new_empty((batch, _out_length(n_x, n_y, k)), torch.float32, x.device)
     blocks = _settings(dim)
-    grid = (triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"]), k, batch)
+    grid = softmin_grid(batch, n_x, n_y, k, dim, blocks)
     with device_guard(x):
         wrap_triton(_softmin_kernel)[grid](
             out_ptr=out,
             stride_ob=out.stride(0),
+            num_warps=_num_warps(dim),
             **_shared_arguments(x, y, h, eps, p),
             **blocks,
         )
@@ -423,19 +449,18 @@ def softmins_backward(
     n_y = y.shape[1]
     k = _n_problems(n_x, n_y, h.shape[1])
     grad = new_empty((batch, f.shape[1], dim), torch.float32, x.device)
-    blocks = _settings(dim, backward=True)
-    n_dsplits = triton.cdiv(dim, blocks["BLOCK_D"])
-    grid = (triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"]), k, batch * n_dsplits)
+    blocks = _settings(dim)
+    grid = softmin_grid(batch, n_x, n_y, k, dim, blocks, backward=True)
     with device_guard(x):
         wrap_triton(_softmin_grad_kernel)[grid](
             f_ptr=f,
             grad_f_ptr=grad_f,
             grad_ptr=grad,
+            num_warps=_num_warps(dim),
             stride_fb=f.stride(0),
             stride_gfb=grad_f.stride(0),
             stride_gb=grad.stride(0),
             stride_gn=grad.stride(1),
-            n_dsplits=n_dsplits,
             **_shared_arguments(x, y, h, eps, p),
             **blocks,
         )
@@ -497,10 +522,11 @@ def softmins_triton(x, y, eps, p, pairs, hs):
 AOT_CONFIGS = [
     AotConfig(
         kernel,
-        constexprs=dict(P=p, **_settings(dim, backward)),
+        constexprs=dict(P=p, **_settings(dim)),
         types=dict(eps="fp32"),
+        num_warps=_num_warps(dim),
         label=f"D={dim} p={p}",
     )
-    for kernel, backward in ((_softmin_kernel, False), (_softmin_grad_kernel, True))
+    for kernel in (_softmin_kernel, _softmin_grad_kernel)
     for dim, p in ((3, 2), (3, 1), (64, 2), (1024, 1))
 ]

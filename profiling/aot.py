@@ -8,8 +8,11 @@ memory, and whether tensor-core instructions (``mma`` / ``wgmma``) appear in the
 ``python -m profiling.aot [--json]`` compiles every kernel's representative configurations
 (``AOT_CONFIGS`` of each module in ``fastgen.kernels``) for sm_80 and sm_90 and prints the
 table; it also lists every ``@triton.jit`` function that no configured kernel reaches, and
-exits with status 1 when a kernel spills or a function is reached by no configuration. It
-needs the real compiler, so it refuses to run under ``TRITON_INTERPRET=1``.
+exits with status 1 when a kernel spills or a function is reached by no configuration.
+``--runtime [FILE]`` compiles instead the specialisations the launchers create at run time,
+recorded from the test suite by :mod:`profiling.aot_keys` (default
+``profiling/aot_keys.json``). It needs the real compiler, so it refuses to run under
+``TRITON_INTERPRET=1``.
 """
 
 from __future__ import annotations
@@ -92,13 +95,16 @@ def compile_kernel(config: AotConfig, arch: int) -> KernelResources:
             "of time"
         )
     signature = config.signature()
-    pointers = [i for i, t in enumerate(signature.values()) if t.startswith("*")]
+    if config.divisible is None:
+        # torch allocations are 16-byte aligned, as the JIT launcher would specialise them.
+        divisible = [i for i, t in enumerate(signature.values()) if t.startswith("*")]
+    else:
+        divisible = [i for i, name in enumerate(signature) if name in config.divisible]
     source = ASTSource(
         fn=kernel,
         signature=signature,
         constexprs=config.constexprs,
-        # torch allocations are 16-byte aligned, as the JIT launcher would specialise them.
-        attrs={(i,): [["tt.divisibility", 16]] for i in pointers},
+        attrs={(i,): [["tt.divisibility", 16]] for i in divisible},
     )
     compiled = triton.compile(
         source, target=GPUTarget("cuda", arch, 32), options={"num_warps": config.num_warps}
@@ -170,6 +176,75 @@ def report(archs=ARCHS) -> tuple[list[KernelResources], list[str], list[str]]:
     return rows, *uncovered(modules)
 
 
+def runtime_configs(keys) -> list[AotConfig]:
+    """The recorded launch keys (:mod:`profiling.aot_keys`) as configurations; the label
+    names the block constexprs, the integers equal to 1 and the arguments not divisible by
+    16 (the rest are)."""
+    configs = []
+    for key in keys:
+        module, name = key["kernel"].split(":")
+        kernel = getattr(importlib.import_module(module), name)
+        params = {p.name: p for p in kernel.params}
+        ones = sorted(n for n in key["constexprs"] if not params[n].is_constexpr)
+        flags = [f"{n}={v}" for n, v in key["constexprs"].items() if params[n].is_constexpr]
+        undivided = [
+            n for n, t in key["signature"].items() if t[0] in "*iu" and n not in key["divisible"]
+        ]
+        label = " ".join(flags)
+        label += f" ==1: {','.join(ones)}" if ones else ""
+        label += f" not /16: {','.join(undivided)}" if undivided else ""
+        configs.append(
+            AotConfig(
+                kernel,
+                constexprs=key["constexprs"],
+                types={n: t for n, t in key["signature"].items() if t != "constexpr"},
+                num_warps=key["num_warps"],
+                label=label,
+                divisible=tuple(key["divisible"]),
+            )
+        )
+    return configs
+
+
+_JOBS: list = []  # (config, arch) pairs, inherited by forked workers
+
+
+def _compile_job(index: int) -> KernelResources:
+    return compile_kernel(*_JOBS[index])
+
+
+def runtime_report(keys, archs=ARCHS) -> list[KernelResources]:
+    """Compile every recorded launch key for ``archs``, one process per core (hundreds of
+    compilations; ``ptxas`` runs single-threaded)."""
+    import multiprocessing
+
+    _JOBS[:] = [(config, arch) for config in runtime_configs(keys) for arch in archs]
+    with multiprocessing.get_context("fork").Pool(os.cpu_count()) as pool:
+        return pool.map(_compile_job, range(len(_JOBS)))
+
+
+def summary_rows(rows: list[KernelResources]) -> list[KernelResources]:
+    """Per kernel and arch, the worst of its variants: most registers, most spilled bytes,
+    most shared memory (the label counts the variants)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault((r.kernel, r.arch), []).append(r)
+    return [
+        KernelResources(
+            kernel=kernel,
+            label=f"{len(group)} variants (max)",
+            arch=arch,
+            num_warps=max(r.num_warps for r in group),
+            registers=max(r.registers for r in group),
+            stack=max(r.stack for r in group),
+            local=max(r.local for r in group),
+            shared=max(r.shared for r in group),
+            tensor_cores=any(r.tensor_cores for r in group),
+        )
+        for (kernel, arch), group in groups.items()
+    ]
+
+
 def format_table(rows: list[KernelResources]) -> str:
     header = ("kernel", "config", "sm", "warps", "regs", "spills (B)", "smem (B)", "mma")
     lines = [header] + [
@@ -193,19 +268,46 @@ def main(argv=None) -> int:
         prog="python -m profiling.aot", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="first one row per kernel and arch (its worst variant), then every row",
+    )
     parser.add_argument("--arch", type=int, action="append", help="sm version (default 80, 90)")
+    parser.add_argument(
+        "--runtime",
+        nargs="?",
+        const="profiling/aot_keys.json",
+        help="compile the launch keys recorded from the test suite (profiling.aot_keys) "
+        "instead of the representative configurations",
+    )
     args = parser.parse_args(argv)
     if interpreter_enabled():
         parser.error("unset TRITON_INTERPRET: ahead-of-time compilation needs the real compiler")
     # Triton 3.9 warns until FMA fusion is chosen explicitly: keep its default (on), as a
     # launch on a GPU would.
     os.environ.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
-    rows, functions, missing = report(tuple(args.arch or ARCHS))
+    archs = tuple(args.arch or ARCHS)
+    if args.runtime:
+        from profiling.aot_keys import ROOT, load
+
+        rows, functions, missing = runtime_report(load(ROOT / args.runtime), archs), [], []
+    else:
+        rows, functions, missing = report(archs)
     if args.json:
         kernels = [dataclasses.asdict(r) for r in rows]
-        payload = {"kernels": kernels, "functions": functions, "uncovered": missing}
+        import triton
+
+        payload = {
+            "triton": triton.__version__,
+            "kernels": kernels,
+            "functions": functions,
+            "uncovered": missing,
+        }
         print(json.dumps(payload, indent=1))
     else:
+        if args.summary:
+            print(format_table(summary_rows(rows)) + "\n")
         print(format_table(rows))
     spilling = sorted({f"{r.kernel} ({r.label}, sm_{r.arch})" for r in rows if r.spills})
     for problem, names in (("spills", spilling), ("not compiled by any configuration", missing)):

@@ -3,7 +3,9 @@ user-facing report ``python -m profiling.gpu_report --json`` (which runs ``profi
 subprocess: this test process runs the kernels under TRITON_INTERPRET=1, and a kernel
 decorated under the interpreter cannot be compiled). Names are listed here explicitly so
 that a new ``@triton.jit`` function fails this test until it is configured or called by a
-configured kernel.
+configured kernel. The same holds for every specialisation the launchers create at run time
+(integers equal to 1 and divisibility by 16 make variants), recorded from the kernel tests in
+``profiling/aot_keys.json`` (``python -m profiling.aot_keys``).
 """
 
 import json
@@ -93,3 +95,33 @@ def test_no_spills(report):
         where = f"{row['kernel']} [{row['label']}] sm_{row['arch']}"
         assert row["stack"] == 0 and row["local"] == 0, f"{where} spills: {row}"
         assert 0 < row["registers"] <= 255, where
+
+
+@pytest.fixture(scope="module")
+def runtime_report():
+    """The launch keys the test suite records (``profiling/aot_keys.json``, written by
+    ``python -m profiling.aot_keys``), compiled under this machine's Triton."""
+    result = subprocess.run(
+        [sys.executable, "-m", "profiling.gpu_report", "--json", "--runtime"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    # (a spill makes the exit status 1; the table still comes, and the test names it)
+    assert result.stdout, result.stderr[-5000:]
+    return json.loads(result.stdout)
+
+
+def test_runtime_keys_cover_every_kernel(runtime_report):
+    compiled = {(row["kernel"], row["arch"]) for row in runtime_report["kernels"]}
+    assert compiled == {(kernel, arch) for kernel in KERNELS for arch in (80, 90)}
+
+
+def test_runtime_keys_do_not_spill(runtime_report):
+    spilling = [
+        f"{row['kernel']} [{row['label']}] sm_{row['arch']}: {row['stack'] + row['local']} B"
+        for row in runtime_report["kernels"]
+        if row["stack"] or row["local"]
+    ]
+    assert not spilling, spilling

@@ -14,10 +14,10 @@ differ only in the softmins of each step, which stream over the points and never
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from fastgen._checks import (
@@ -77,10 +77,15 @@ def epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> 
     """GeomLoss's temperatures: ``diameter^p``, then ``exp`` of
     ``arange(p log diameter, p log blur, p log scaling)``, then ``blur^p``. A non-finite
     diameter (NaN or inf in the data) gives ``[blur^p]``: the result is then NaN anyway."""
-    if not np.isfinite(diameter) or diameter <= 0:
+    if not math.isfinite(diameter) or diameter <= 0:
         return [blur**p]
-    steps = np.arange(p * np.log(diameter), p * np.log(blur), p * np.log(scaling))
-    return [diameter**p] + [float(np.exp(e)) for e in steps] + [blur**p]
+    # np.arange(start, stop, step)'s values (numpy fills start + i * delta, delta =
+    # (start + step) - start), in plain floats: numpy here breaks torch.compile's graph
+    # (Dynamo traces numpy calls as tensors, which cannot be read back under fake tensors).
+    start, stop, step = p * math.log(diameter), p * math.log(blur), p * math.log(scaling)
+    delta = (start + step) - start
+    steps = [start + i * delta for i in range(max(0, math.ceil((stop - start) / step)))]
+    return [diameter**p] + [math.exp(e) for e in steps] + [blur**p]
 
 
 def dampening(eps: float, rho: float | None) -> float:
