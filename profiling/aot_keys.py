@@ -37,6 +37,7 @@ KERNEL_TEST_FILES = (
     "tests/test_sinkhorn_triton.py",
     "tests/test_mmd.py",
     "tests/test_newton_schulz.py",
+    "tests/test_knn_triton.py",
 )
 
 

@@ -109,7 +109,7 @@ def test_far_from_the_origin():
         (dict(nearest_k=5), ValueError, r"nearest_k must be < the number of rows of real"),
         (dict(nearest_k=0), ValueError, "nearest_k must be >= 1"),
         (dict(nearest_k=2.0), TypeError, "nearest_k must be an int"),
-        (dict(real_features=np.zeros(5)), ValueError, r"real_features must be 2-D"),
+        (dict(real_features=np.zeros(5)), ValueError, r"real_features must be \(N, D\)"),
         (dict(backend="cuda"), ValueError, "backend must be one of"),
     ],
 )
