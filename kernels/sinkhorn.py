@@ -52,6 +52,8 @@ LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
 # GeomLoss's clamp of the squared distance under the square root (p = 1).
 P1_SQUARED_DISTANCE_MIN = tl.constexpr(1e-8)
+# Clamps with tl.maximum keep NaN (its default turns NaN into the other operand).
+PROPAGATE_NAN = tl.PropagateNan.ALL
 # Largest D served by the direct-difference path (one coordinate per step, unrolled).
 SMALL_D_MAX = 8
 
@@ -103,14 +105,15 @@ def _squared_distances(
             dot = tl.dot(xt, tl.trans(yt), dot, input_precision="ieee")
             xx += tl.sum(xt * xt, axis=1)
             yy += tl.sum(yt * yt, axis=1)
-        sq = tl.maximum(xx[:, None] + yy[None, :] - 2.0 * dot, 0.0)
+        # propagate_nan: a NaN coordinate must reach the result, not become a distance of 0.
+        sq = tl.maximum(xx[:, None] + yy[None, :] - 2.0 * dot, 0.0, propagate_nan=PROPAGATE_NAN)
     return sq
 
 
 @triton.jit
 def _cost(sq, P: tl.constexpr):
     if P == 1:
-        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN))
+        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=PROPAGATE_NAN))
     else:
         return 0.5 * sq
 
@@ -316,8 +319,12 @@ def _softmin_grad_kernel(
         )
         w = tl.exp2(s + shift[:, None])
         if P == 1:
-            close = sq >= P1_SQUARED_DISTANCE_MIN
-            w = tl.where(close, w / tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN)), 0.0)
+            # 0 under the clamp, as GeomLoss; a NaN distance stays NaN.
+            w = tl.where(
+                sq < P1_SQUARED_DISTANCE_MIN,
+                0.0,
+                w / tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=PROPAGATE_NAN)),
+            )
         weight_sum += tl.sum(w, axis=1)
         yt = _load_points(col_cloud, cols, col_mask, dcols, dmask)
         if SMALL_D:
