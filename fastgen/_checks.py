@@ -18,6 +18,9 @@ import torch
 FINITE_CHUNK = 2**24
 # Seeds that torch.Generator.manual_seed and numpy.random.default_rng both accept.
 SEED_RANGE = (0, 2**63 - 1)
+# Largest count (samples, batches, subsets, projections, bins): int32, as JetNet's sizes; far
+# beyond any real use, and larger values overflow NumPy's and C's sizes deep inside.
+MAX_COUNT = 2**31 - 1
 # Relative tolerance of the equal-total-mass check of balanced optimal transport.
 MASS_RTOL = {torch.float64: 1e-8}
 DEFAULT_MASS_RTOL = 1e-4
@@ -73,6 +76,11 @@ def check_number(
         high = "" if maximum is None else ("< " if exclusive else "<= ") + f"{maximum}"
         raise ValueError(f"{name} must be {' and '.join(filter(None, (low, high)))}, got {value}")
     return value
+
+
+def check_count(name: str, value, *, minimum: int = 1) -> int:
+    """A count: an ``int`` in ``[minimum, MAX_COUNT]`` (:func:`check_number`)."""
+    return check_number(name, value, minimum=minimum, maximum=MAX_COUNT, integer=True)
 
 
 def check_bool(name: str, value) -> bool:

@@ -15,6 +15,7 @@ import torch
 from fastgen._checks import (
     as_float_tensor,
     check_choice,
+    check_count,
     check_equal_mass,
     check_finite,
     check_number,
@@ -176,7 +177,7 @@ def sliced_wasserstein(
     p = check_number("p", p, minimum=1)
     d = x.shape[1]
     if projections is None:
-        n_projections = check_number("n_projections", n_projections, minimum=1, integer=True)
+        n_projections = check_count("n_projections", n_projections)
         seed = check_seed("seed", seed)
         generator = torch.Generator()
         if seed is None:
