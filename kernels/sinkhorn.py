@@ -52,8 +52,6 @@ LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
 # GeomLoss's clamp of the squared distance under the square root (p = 1).
 P1_SQUARED_DISTANCE_MIN = tl.constexpr(1e-8)
-# Clamps with tl.maximum keep NaN (its default turns NaN into the other operand).
-PROPAGATE_NAN = tl.PropagateNan.ALL
 # Largest D served by the direct-difference path (one coordinate per step, unrolled).
 SMALL_D_MAX = 8
 
@@ -105,15 +103,18 @@ def _squared_distances(
             dot = tl.dot(xt, tl.trans(yt), dot, input_precision="ieee")
             xx += tl.sum(xt * xt, axis=1)
             yy += tl.sum(yt * yt, axis=1)
-        # propagate_nan: a NaN coordinate must reach the result, not become a distance of 0.
-        sq = tl.maximum(xx[:, None] + yy[None, :] - 2.0 * dot, 0.0, propagate_nan=PROPAGATE_NAN)
+        # propagate_nan (in every clamp here): tl.maximum's default turns NaN into the other
+        # operand, a NaN coordinate would become a finite distance.
+        sq = tl.maximum(
+            xx[:, None] + yy[None, :] - 2.0 * dot, 0.0, propagate_nan=tl.PropagateNan.ALL
+        )
     return sq
 
 
 @triton.jit
 def _cost(sq, P: tl.constexpr):
     if P == 1:
-        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=PROPAGATE_NAN))
+        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=tl.PropagateNan.ALL))
     else:
         return 0.5 * sq
 
@@ -323,7 +324,10 @@ def _softmin_grad_kernel(
             w = tl.where(
                 sq < P1_SQUARED_DISTANCE_MIN,
                 0.0,
-                w / tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=PROPAGATE_NAN)),
+                w
+                / tl.sqrt(
+                    tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=tl.PropagateNan.ALL)
+                ),
             )
         weight_sum += tl.sum(w, axis=1)
         yt = _load_points(col_cloud, cols, col_mask, dcols, dmask)
