@@ -18,6 +18,9 @@ import torch
 FINITE_CHUNK = 2**24
 # Seeds that torch.Generator.manual_seed and numpy.random.default_rng both accept.
 SEED_RANGE = (0, 2**63 - 1)
+# Largest count (samples, batches, subsets, projections, bins): int32, as JetNet's sizes; far
+# beyond any real use, and larger values overflow NumPy's and C's sizes deep inside.
+MAX_COUNT = 2**31 - 1
 # Relative tolerance of the equal-total-mass check of balanced optimal transport.
 MASS_RTOL = {torch.float64: 1e-8}
 DEFAULT_MASS_RTOL = 1e-4
@@ -73,6 +76,11 @@ def check_number(
         high = "" if maximum is None else ("< " if exclusive else "<= ") + f"{maximum}"
         raise ValueError(f"{name} must be {' and '.join(filter(None, (low, high)))}, got {value}")
     return value
+
+
+def check_count(name: str, value, *, minimum: int = 1) -> int:
+    """A count: an ``int`` in ``[minimum, MAX_COUNT]`` (:func:`check_number`)."""
+    return check_number(name, value, minimum=minimum, maximum=MAX_COUNT, integer=True)
 
 
 def check_bool(name: str, value) -> bool:
@@ -252,15 +260,17 @@ def check_weights(name: str, weights: torch.Tensor | None, points: torch.Tensor)
     return weights
 
 
-def check_equal_mass(a: torch.Tensor, b: torch.Tensor) -> None:
-    """Balanced transport: ``a.sum(-1)`` equals ``b.sum(-1)`` to ``MASS_RTOL`` (relative).
-    Skipped under ``torch.compile`` (a host synchronisation)."""
+def check_equal_mass(a: torch.Tensor, b: torch.Tensor, atol: float = 0.0) -> None:
+    """Balanced transport: ``a.sum(-1)`` equals ``b.sum(-1)`` to ``MASS_RTOL`` (relative)
+    plus ``atol``. Skipped under ``torch.compile`` (a host synchronisation)."""
     if torch.compiler.is_compiling():
         return
     mass_a, mass_b = a.sum(-1), b.sum(-1)
     rtol = MASS_RTOL.get(a.dtype, DEFAULT_MASS_RTOL)
-    if not bool(((mass_a - mass_b).abs() <= rtol * torch.maximum(mass_a, mass_b)).all()):
+    bound = rtol * torch.maximum(mass_a, mass_b) + atol
+    if not bool(((mass_a - mass_b).abs() <= bound).all()):
         raise ValueError(
-            "balanced transport (reach=None) needs a and b of equal total mass, got sums "
-            f"{mass_a.tolist()} and {mass_b.tolist()} (relative tolerance {rtol:g})"
+            "balanced transport needs a and b of equal total mass, got sums "
+            f"{mass_a.tolist()} and {mass_b.tolist()} (relative tolerance {rtol:g}, "
+            f"absolute {atol:g})"
         )

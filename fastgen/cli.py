@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from fastgen._checks import check_number, check_seed
@@ -97,6 +98,21 @@ def _add_evaluate_parser(commands) -> None:
     evaluate.set_defaults(command_parser=evaluate)
 
 
+def _prepare_out(out: Path, error) -> None:
+    """Create ``--out`` and check that a file can be written in it, before any training or
+    evaluation, so that no run loses its results at the end. ``error(message)`` exits with
+    status 2. A real file is written (``os.access`` ignores read-only mounts and ACLs, and
+    root passes it everywhere)."""
+    if out.exists() and not out.is_dir():
+        error(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as problem:  # a file in the way, no permission, read-only file system
+        error(f"--out {out}: cannot write results there ({problem.strerror or problem})")
+
+
 def _evaluate(args) -> int:
     """``fastgen evaluate``: read, check, evaluate with a progress bar, write, print."""
     from rich.console import Console
@@ -118,8 +134,7 @@ def _evaluate(args) -> int:
         command.error(f"--metrics: unknown {unknown}; choose from {list(METRICS)}")
     if args.conditions is not None and len(args.conditions) > 2:
         command.error(f"--conditions: one or two files, got {len(args.conditions)}")
-    if args.out.exists() and not args.out.is_dir():
-        command.error(f"--out {args.out}: exists and is not a directory")
+    _prepare_out(args.out, command.error)
     try:
         real, names = read_samples(args.real, args.columns)
         generated, generated_names = read_samples(args.generated, args.columns)
@@ -235,8 +250,7 @@ def main(argv=None) -> int:
         )
     except ValueError as error:
         parser().error(f"--backend {args.backend}: {error}")
-    if args.out.exists() and not args.out.is_dir():
-        parser().error(f"--out {args.out}: exists and is not a directory")
+    _prepare_out(args.out, parser().error)
 
     try:
         from rich.console import Console

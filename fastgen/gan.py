@@ -155,9 +155,18 @@ def _critic_gradients(critic: Critic, inputs: torch.Tensor, context) -> torch.Te
         if not inputs.requires_grad:
             inputs = inputs.detach().requires_grad_()
         output = _critic_output(critic, inputs, context)
-        if not output.requires_grad:
-            raise ValueError("critic output does not depend on its input: no gradient to penalise")
-        (gradients,) = torch.autograd.grad(output.sum(), inputs, create_graph=create_graph)
+        # A constant, detached or parameter-only critic has no path from ``inputs``:
+        # autograd would raise its internal "not used in the graph" error.
+        gradients = None
+        if output.requires_grad:
+            (gradients,) = torch.autograd.grad(
+                output.sum(), inputs, create_graph=create_graph, allow_unused=True
+            )
+        if gradients is None:
+            raise ValueError(
+                "critic output does not depend on its input (constant, detached or "
+                "parameter-only): no gradient to penalise"
+            )
     return gradients
 
 

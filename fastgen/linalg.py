@@ -256,6 +256,16 @@ def sqrtm(
     return ((root + root.mT) / 2).to(dtype)
 
 
+def power_of_two_scale(*tensors: torch.Tensor) -> float:
+    """The power of 2 nearest the largest ``|entry|`` of ``tensors`` (1 when that is 0 or not
+    finite): dividing by it is exact and brings the entries near 1, so that squares and
+    products of data of any magnitude neither overflow nor underflow. One host sync."""
+    largest = max(t.detach().abs().amax().item() for t in tensors)
+    if not math.isfinite(largest) or largest == 0:
+        return 1.0
+    return 2.0 ** round(math.log2(largest))
+
+
 def _check_covariances(sigma1, sigma2):
     """Validated ``sigma1, sigma2`` (:func:`_check_matrix`, one shape and device, any two
     floating dtypes): their float64 symmetrisations and the promoted dtype."""
@@ -317,7 +327,17 @@ def trace_sqrt_product(
 
 
 def _trace_sqrt_product(s1, s2, input_dtype, method, backend) -> torch.Tensor:
-    """:func:`trace_sqrt_product` on validated, symmetric float64 ``s1, s2``."""
+    """:func:`trace_sqrt_product` on validated, symmetric float64 ``s1, s2``, each divided
+    by :func:`power_of_two_scale` (``Tr (c1 S1 c2 S2)^(1/2) = (c1 c2)^(1/2) Tr (S1 S2)^(1/2)``:
+    covariances near the float64 limit would overflow in the product)."""
+    c1, c2 = power_of_two_scale(s1), power_of_two_scale(s2)
+    s1, s2 = s1 / c1, s2 / c2
+    return _trace_sqrt_product_unit(s1, s2, input_dtype, method, backend) * (
+        math.sqrt(c1) * math.sqrt(c2)
+    )
+
+
+def _trace_sqrt_product_unit(s1, s2, input_dtype, method, backend) -> torch.Tensor:
     if method == "eigh":
         eigenvalues, vectors = _psd_eigh("sigma1", s1, input_dtype)
         root = (vectors * eigenvalues.sqrt()[..., None, :]) @ vectors.mT
@@ -365,5 +385,7 @@ def trace_sqrt_product_factors(factor1, factor2) -> torch.Tensor:
             raise ValueError(f"{name} must be 2-D (D, r), got {tuple(value.shape)}")
         check_finite(name, value)
     check_pair(("factor1", "factor2"), first, second, same_dtype=False, axis=0)
-    cross = first.to(torch.float64).mT @ second.to(torch.float64)
-    return torch.linalg.svdvals(cross).sum()
+    # Scaled by powers of 2 (exact) so that F1^T F2 does not overflow.
+    c1, c2 = power_of_two_scale(first), power_of_two_scale(second)
+    cross = (first.to(torch.float64) / c1).mT @ (second.to(torch.float64) / c2)
+    return torch.linalg.svdvals(cross).sum() * c1 * c2

@@ -103,14 +103,18 @@ def _squared_distances(
             dot = tl.dot(xt, tl.trans(yt), dot, input_precision="ieee")
             xx += tl.sum(xt * xt, axis=1)
             yy += tl.sum(yt * yt, axis=1)
-        sq = tl.maximum(xx[:, None] + yy[None, :] - 2.0 * dot, 0.0)
+        # propagate_nan (in every clamp here): tl.maximum's default turns NaN into the other
+        # operand, a NaN coordinate would become a finite distance.
+        sq = tl.maximum(
+            xx[:, None] + yy[None, :] - 2.0 * dot, 0.0, propagate_nan=tl.PropagateNan.ALL
+        )
     return sq
 
 
 @triton.jit
 def _cost(sq, P: tl.constexpr):
     if P == 1:
-        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN))
+        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=tl.PropagateNan.ALL))
     else:
         return 0.5 * sq
 
@@ -325,8 +329,15 @@ def _softmin_grad_kernel(
         )
         w = tl.exp2(s + shift[:, None])
         if P == 1:
-            close = sq >= P1_SQUARED_DISTANCE_MIN
-            w = tl.where(close, w / tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN)), 0.0)
+            # 0 under the clamp, as GeomLoss; a NaN distance stays NaN.
+            w = tl.where(
+                sq < P1_SQUARED_DISTANCE_MIN,
+                0.0,
+                w
+                / tl.sqrt(
+                    tl.maximum(sq, P1_SQUARED_DISTANCE_MIN, propagate_nan=tl.PropagateNan.ALL)
+                ),
+            )
         weight_sum += tl.sum(w, axis=1)
         yt = _load_points(col_cloud, cols, col_mask, dcols, dmask)
         if SMALL_D:

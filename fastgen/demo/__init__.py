@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from fastgen._checks import check_number, check_seed
+from fastgen._checks import check_count, check_seed
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.data import FEATURE_NAMES, FEATURE_UNITS
 from fastgen.demo import data as demo_data
@@ -78,7 +78,7 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
     (each after 5 critic steps), an int ``>= 1``. ``seed``: an int ``>= 0`` for the data
     split, the initialisations and the minibatches. ``progress``: a ``report.Progress`` or
     ``None``."""
-    check_number("steps", steps, minimum=1, integer=True)
+    check_count("steps", steps)
     check_seed("seed", seed, allow_none=False)
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from fastgen._checks import check_choice, check_number, check_pair, check_samples, check_seed
+from fastgen._checks import check_choice, check_count, check_pair, check_samples, check_seed
 from fastgen.evaluation.classifier import ClassifierTest, c2st
 from fastgen.evaluation.histograms import (
     BINS,
@@ -196,15 +196,13 @@ def evaluate(
     if isinstance(metrics, str):
         raise TypeError(f"metrics must be a tuple of names from {METRICS}, got {metrics!r}")
     metrics = tuple(check_choice("metrics", name, METRICS) for name in metrics)
-    nearest_k = check_number("nearest_k", nearest_k, minimum=1, integer=True)
-    bins = check_number("bins", bins, minimum=1, integer=True)
-    bootstrap = check_number("bootstrap", bootstrap, minimum=0, integer=True)
+    nearest_k = check_count("nearest_k", nearest_k)
+    bins = check_count("bins", bins)
+    bootstrap = check_count("bootstrap", bootstrap, minimum=0)
     if bootstrap == 1:
         raise ValueError("bootstrap must be 0 (no errors) or >= 2 resamplings, got 1")
-    sinkhorn_samples = check_number("sinkhorn_samples", sinkhorn_samples, minimum=2, integer=True)
-    classifier_samples = check_number(
-        "classifier_samples", classifier_samples, minimum=2, integer=True
-    )
+    sinkhorn_samples = check_count("sinkhorn_samples", sinkhorn_samples, minimum=2)
+    classifier_samples = check_count("classifier_samples", classifier_samples, minimum=2)
     seed = check_seed("seed", seed)
     if seed is None:
         seed = secrets.randbits(32)

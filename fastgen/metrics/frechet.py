@@ -27,6 +27,7 @@ from fastgen.linalg import (
     _check_covariances,
     _factor,
     _trace_sqrt_product,
+    power_of_two_scale,
     trace_sqrt_product_factors,
 )
 from fastgen.tracing import annotate
@@ -60,7 +61,9 @@ def calculate_frechet_distance(
             :func:`fastgen.linalg.trace_sqrt_product`.
 
     Returns:
-        Python float (the squared distance, as pytorch-fid returns).
+        Python float (the squared distance, as pytorch-fid returns), computed in units of a
+        power of 2 near the largest ``|mu|``, ``|sigma|^(1/2)``: no overflow for any finite
+        inputs, ``inf`` only beyond float64's range.
 
     Raises:
         TypeError: non-array arguments or non-floating dtypes, ``eps`` not a number.
@@ -99,10 +102,14 @@ def calculate_frechet_distance(
             f"{tuple(s1.shape)}"
         )
     device = s1.device
-    diff = means[0].to(device) - means[1].to(device)
+    # In units of c (a power of 2 near the largest |mu|, sigma^(1/2)): |mu1 - mu2|^2 and the
+    # traces neither overflow nor underflow; the distance scales as c^2.
+    c = power_of_two_scale(*means, s1.abs().sqrt(), s2.abs().sqrt())
+    s1, s2 = s1 / (c * c), s2 / (c * c)
+    diff = (means[0].to(device) - means[1].to(device)) / c
     cross = _trace_sqrt_product(s1, s2, input_dtype, method, None)
     traces = s1.trace() + s2.trace()
-    return float(diff.dot(diff) + traces - 2 * cross)
+    return float(diff.dot(diff) + traces - 2 * cross) * c * c
 
 
 class FeatureStatistics:
@@ -283,7 +290,9 @@ def frechet_distance(features1, features2, method: str = "auto") -> float:
               :func:`calculate_frechet_distance` with that method.
 
     Returns:
-        Python float.
+        Python float. Computed on the features divided by a power of 2 near their largest
+        ``|entry|`` (FD scales as its square): features of any finite magnitude (float32
+        ~1e20, float64 ~1e150) give the float64 value, ``inf`` only beyond float64's range.
 
     Raises:
         TypeError: non-arrays, non-floating dtypes.
@@ -301,6 +310,14 @@ def frechet_distance(features1, features2, method: str = "auto") -> float:
         ("features1", "features2"), features1, features2, same_dtype=False
     )
     check_choice("method", method, METHODS)
+    # In units of c (a power of 2 near the largest |feature|): covariances of features near
+    # the dtype's limit (float32 ~1e19, float64 ~1e154) do not overflow; FD scales as c^2.
+    c = power_of_two_scale(first, second)
+    return _frechet_distance(first / c, second / c, method) * c * c
+
+
+def _frechet_distance(first, second, method) -> float:
+    """:func:`frechet_distance` of validated features."""
     num_features = first.shape[1]
     if method != "auto" or min(x.shape[0] for x in (first, second)) > num_features:
         stats = [FeatureStatistics(num_features).update(x) for x in (first, second)]

@@ -12,7 +12,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fastgen._checks import check_choice, check_number, check_sample_pair, check_seed
+from fastgen._checks import (
+    check_choice,
+    check_count,
+    check_number,
+    check_sample_pair,
+    check_seed,
+)
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.reference import mmd as reference
 from fastgen.tracing import annotate
@@ -26,7 +32,7 @@ def _check_kernel_args(kernel, degree, gamma, coef0, num_features):
     """Validated kernel parameters: ``(gamma, coef0)`` as floats, ``gamma`` defaulting to
     ``1 / D``."""
     check_choice("kernel", kernel, KERNELS)
-    check_number("degree", degree, minimum=1, integer=True)
+    check_count("degree", degree)
     gamma = check_number("gamma", gamma, minimum=0, allow_none=True)
     return (1.0 / num_features if gamma is None else gamma), check_number("coef0", coef0)
 
@@ -152,8 +158,8 @@ def kernel_inception_distance(
     """
     names = ("features1", "features2")
     x, y = check_sample_pair(names, features1, features2)
-    check_number("subsets", subsets, minimum=1, integer=True)
-    check_number("subset_size", subset_size, minimum=2, integer=True)
+    check_count("subsets", subsets)
+    check_count("subset_size", subset_size, minimum=2)
     seed = check_seed("seed", seed, maximum=RANDOM_STATE_MAX_SEED)
     if subset_size > min(x.shape[0], y.shape[0]):
         raise ValueError(

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import torch
 
-from fastgen._checks import check_number, check_sample_pair, check_seed
+from fastgen._checks import check_count, check_sample_pair, check_seed
 from fastgen.metrics.frechet import FeatureStatistics, calculate_frechet_distance
 from fastgen.metrics.mmd import _mmd2
 
@@ -117,7 +117,7 @@ def frechet_physics_distance(
         ("num_batches", num_batches, 1),
         ("num_points", num_points, 3),
     ):
-        check_number(name, value, minimum=minimum, integer=True)
+        check_count(name, value, minimum=minimum)
     seed = check_seed("seed", seed)
     if max_samples < min_samples:
         raise ValueError(f"max_samples must be >= min_samples = {min_samples}, got {max_samples}")
@@ -183,8 +183,8 @@ def kernel_physics_distance(
         >>> median > 3 * error  # shifted distributions: clearly above 0
         True
     """
-    check_number("num_batches", num_batches, minimum=1, integer=True)
-    check_number("batch_size", batch_size, minimum=2, integer=True)
+    check_count("num_batches", num_batches)
+    check_count("batch_size", batch_size, minimum=2)
     seed = check_seed("seed", seed, allow_none=False)
     x, y = _prepare(real_features, gen_features, normalise)
     gamma = 1.0 / x.shape[1]

@@ -40,6 +40,25 @@ GEOMLOSS_BACKENDS = ("tensorized", "online", "multiscale")
 OPTIONS = ("loss", "p", "blur", "reach", "diameter", "scaling", "debias", "potentials", "backend")
 # GeomLoss's log of a zero weight (``log_weights``): finite, so no inf - inf.
 LOG_ZERO_WEIGHT = -100000.0
+# Longest epsilon schedule: log(diameter / blur) / log(1 / scaling) temperatures. 10^4 covers
+# scaling = 0.999 down to blur = 1e-4 diameter; beyond it a call is minutes of work.
+MAX_SCHEDULE_LENGTH = 10_000
+# The loop runs on the problem divided by the diameter (p = 2) (the divergence is
+# homogeneous: S(l x, l y; l blur) = l^p S(x, y; blur)), so the magnitude of the data does
+# not matter (|x|^2 overflows float32 at |x| ~ 1e19); the temperature against the diameter,
+# t = (blur / diameter)^p, does. The potentials f = -eps log sum_j exp((g_j - C_ij) / eps) are
+# O(diameter^p) but carry an absolute error eps * ulp, a relative error of about t * ulp:
+# for t > 1 (blur beyond the diameter) float32 / half inputs are computed in float64 (the
+# schedule then has two temperatures: cheap), and t > MAX_TEMPERATURE_RATIO is refused
+# (float64's relative error measured 3.5e-7 at t = 1e8, 5e-3 at 1e12). The divergence there is
+# within ~ 0.02 / t (relative) of its limit, half the energy distance of the cost:
+# |mean(x) - mean(y)|^2 / 2 for p = 2.
+MAX_TEMPERATURE_RATIO = 1e8
+# Below these t, C / eps ~ 1 / t overflows the dtype (float32 is computed in float64).
+MIN_TEMPERATURE_RATIO = {torch.float32: 1e-30, torch.float64: 1e-290}
+# p = 1 in float32 (caller's units): blur and diameter in this range keep 1 / eps and |x|^2
+# finite.
+FLOAT32_P1_RANGE = (1e-30, 1e18)
 
 
 class SinkhornReport(NamedTuple):
@@ -70,22 +89,41 @@ def max_diameter(x: torch.Tensor, y: torch.Tensor) -> float:
     GeomLoss's default ``diameter``. One host synchronisation."""
     d = x.shape[-1]
     points = torch.cat((x.reshape(-1, d), y.reshape(-1, d)))
-    return (points.amax(0) - points.amin(0)).norm().item()
+    return torch.linalg.vector_norm(
+        points.amax(0) - points.amin(0)
+    ).item()  # scaled norm: no overflow of |d|^2
+
+
+def _power(value: float, p: int) -> float:
+    """``value^p`` for p in (1, 2) that overflows to inf (``**`` raises ``OverflowError``)."""
+    return value if p == 1 else value * value
 
 
 def epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> list[float]:
     """GeomLoss's temperatures: ``diameter^p``, then ``exp`` of
     ``arange(p log diameter, p log blur, p log scaling)``, then ``blur^p``. A non-finite
-    diameter (NaN or inf in the data) gives ``[blur^p]``: the result is then NaN anyway."""
+    diameter (NaN or inf in the data) gives ``[blur^p]``: the result is then NaN anyway.
+
+    Raises:
+        ValueError: more than ``MAX_SCHEDULE_LENGTH`` temperatures (``scaling`` too close
+            to 1 for the ratio ``diameter / blur``).
+    """
     if not math.isfinite(diameter) or diameter <= 0:
-        return [blur**p]
+        return [_power(blur, p)]
+    length = math.log(diameter / blur) / math.log(1 / scaling)
+    if length > MAX_SCHEDULE_LENGTH:
+        raise ValueError(
+            f"scaling = {scaling} gives an epsilon schedule of {length:.3g} temperatures "
+            f"(log(diameter / blur) / log(1 / scaling), diameter / blur = {diameter / blur:.3g}"
+            f"); at most {MAX_SCHEDULE_LENGTH} are allowed: lower scaling or raise blur"
+        )
     # np.arange(start, stop, step)'s values (numpy fills start + i * delta, delta =
     # (start + step) - start), in plain floats: numpy here breaks torch.compile's graph
     # (Dynamo traces numpy calls as tensors, which cannot be read back under fake tensors).
     start, stop, step = p * math.log(diameter), p * math.log(blur), p * math.log(scaling)
     delta = (start + step) - start
     steps = [start + i * delta for i in range(max(0, math.ceil((stop - start) / step)))]
-    return [diameter**p] + [math.exp(e) for e in steps] + [blur**p]
+    return [_power(diameter, p)] + [math.exp(e) for e in steps] + [_power(blur, p)]
 
 
 def dampening(eps: float, rho: float | None) -> float:
@@ -220,14 +258,42 @@ def _sinkhorn(a, x, b, y, *, loss, p, blur, reach, diameter, scaling, debias, po
     dtype = x.dtype
     if not batched:
         x, y, a, b = x.unsqueeze(0), y.unsqueeze(0), a.unsqueeze(0), b.unsqueeze(0)
-    if dtype in HALF_DTYPES:  # float32 potentials in both backends
-        x, y, a, b = x.float(), y.float(), a.float(), b.float()
 
     if diameter is None:
         diameter = max_diameter(x.detach(), y.detach())
-    eps = blur**p
-    rho = None if reach is None else reach**p
-    eps_list = epsilon_schedule(p, diameter, blur, scaling)
+    # The data's scale (MAX_TEMPERATURE_RATIO); blur when the data are one point or not
+    # finite (the result is then 0 or NaN).
+    scale = diameter if math.isfinite(diameter) and diameter > 0 else blur
+    ratio = _power(blur / scale, p)
+    if not MIN_TEMPERATURE_RATIO[torch.float64] <= ratio <= MAX_TEMPERATURE_RATIO:
+        raise ValueError(
+            f"blur = {blur:g} against the diameter {diameter:g} gives (blur / diameter)^p = "
+            f"{ratio:.3g}, outside [{MIN_TEMPERATURE_RATIO[torch.float64]:g}, "
+            f"{MAX_TEMPERATURE_RATIO:g}] where Sinkhorn's potentials keep their accuracy; "
+            "for blur >> diameter the divergence equals half the energy distance of the cost "
+            "(p = 2: |mean(x) - mean(y)|^2 / 2) within about (diameter / blur)^p / 50"
+        )
+    compute = torch.float32 if dtype in HALF_DTYPES else dtype
+    # p = 2 is solved in units of the scale, rounded to a power of 2 so that the division
+    # is exact: the same float rounding as GeomLoss's in the caller's units. p = 1 stays in
+    # the caller's units: GeomLoss clamps |x - y| at 1e-4 there (a finite gradient at
+    # x = y), part of its numbers; float32 then also needs |x|^2 and 1 / blur finite.
+    unit = 2.0 ** round(math.log2(scale)) if p == 2 else 1.0
+    in_float32 = MIN_TEMPERATURE_RATIO[torch.float32] <= ratio <= 1 and (
+        p == 2 or FLOAT32_P1_RANGE[0] <= min(blur, scale) <= max(blur, scale) <= FLOAT32_P1_RANGE[1]
+    )
+    if compute == torch.float32 and not in_float32:
+        compute = torch.float64
+    if compute == torch.float64:  # the kernels are float32: the reference computes float64
+        chosen = "torch" if chosen == "triton" else chosen
+    x, y = x.to(compute) / unit, y.to(compute) / unit
+    a, b = a.to(compute), b.to(compute)
+
+    eps = _power(blur / unit, p)
+    rho = None if reach is None else _power(reach / unit, p)
+    if rho is not None and not math.isfinite(rho):
+        raise ValueError(f"reach = {reach:g} against the diameter {diameter:g} overflows")
+    eps_list = epsilon_schedule(p, diameter / unit, blur / unit, scaling)
     pairs = reference.PAIRS_DEBIASED if debias else reference.PAIRS_BALANCED
     softmins = _softmins_for(chosen)
 
@@ -240,15 +306,19 @@ def _sinkhorn(a, x, b, y, *, loss, p, blur, reach, diameter, scaling, debias, po
         debias,
     )
     values = sinkhorn_cost(eps, rho, a, b, f_aa, g_bb, g_ab, f_ba, debias, potentials)
-    if potentials:
-        values = tuple(v.to(dtype) if batched else v[0].to(dtype) for v in values)
-    else:
-        values = values.to(dtype) if batched else values[0].to(dtype)
+
+    # Back to the caller's units: costs and potentials scale as unit^p (one factor at a
+    # time: unit^2 alone may overflow where the value does not).
+    def to_caller(v):
+        v = v * unit if p == 1 else v * unit * unit
+        return (v if batched else v[0]).to(dtype)
+
+    values = tuple(map(to_caller, values)) if potentials else to_caller(values)
     report = SinkhornReport(
         iterations=len(eps_list) + 2,
         marginal_error=marginal_error if batched else marginal_error[0],
         diameter=diameter,
-        eps_list=eps_list,
+        eps_list=[e * _power(unit, p) for e in eps_list],
     )
     return values, report
 
@@ -297,7 +367,14 @@ def sinkhorn_divergence(
         blur: the finest scale the loss resolves, in the units of the points: details of the
             point positions below ``blur`` are smoothed out (temperature ``eps = blur^p``).
             GeomLoss's default 0.05 suits data in the unit cube; scale it with your data. Smaller
-            values approach the Wasserstein distance but need more iterations.
+            values approach the Wasserstein distance but need more iterations. Accuracy:
+            float32 is within ``1e-4 diameter^p`` of float64 for any ``blur`` accepted;
+            float32 / half inputs with ``blur > diameter`` (or ``(blur / diameter)^p <
+            1e-30``) are computed in float64 by the reference (two temperatures: cheap).
+            ``(blur / diameter)^p`` outside ``[1e-290, 1e8]`` is refused (ValueError naming
+            ``blur``): beyond 1e8 the log-domain potentials lose float64's accuracy, and the
+            divergence is within ``~ 0.02 (diameter / blur)^p`` (relative) of half the energy
+            distance of the cost (p = 2: ``|mean(x) - mean(y)|^2 / 2``).
         reach: ``None`` for balanced transport; a length ``> 0`` gives unbalanced transport
             whose marginal constraints are softened by a KL penalty of strength
             ``rho = reach^p``: mass is moved no farther than about ``reach``, so outliers
@@ -310,7 +387,8 @@ def sinkhorn_divergence(
             ``log(diameter / blur) / log(1 / scaling)`` iterations. GeomLoss's default 0.5 is
             fast and accurate enough for gradients in training; for a metric value raise it
             to 0.9 or more (several times the iterations) and check the report's
-            ``marginal_error``.
+            ``marginal_error``. At most ``MAX_SCHEDULE_LENGTH`` (10^4) temperatures: a longer
+            schedule is refused (ValueError naming ``scaling``).
         debias: subtract the self terms ``OT_eps(a, a) / 2 + OT_eps(b, b) / 2`` (the Sinkhorn
             divergence, no entropic bias); ``False``: ``OT_eps(a, b)``.
         potentials: return the dual potentials ``(f, g)`` instead of the value.
@@ -323,7 +401,11 @@ def sinkhorn_divergence(
         A 0-d tensor (``(B,)`` when batched) in the dtype of ``x``; with ``potentials=True``
         the dual potentials ``(f (N,), g (M,))`` (batched ``(B, N)``, ``(B, M)``), debiased
         as in GeomLoss; with ``return_report=True`` the pair ``(result, report)``. NaN or inf
-        in ``x`` / ``y`` give NaN (the schedule then has one temperature).
+        in ``x`` / ``y`` give NaN (the schedule then has one temperature). p = 2 is computed
+        on the data divided by a power of 2 near the diameter (homogeneity: data of any
+        magnitude give ``l^2 S``, inf only where the value overflows the dtype); p = 1 keeps
+        GeomLoss's clamp of distances at 1e-4 in the data's units (rescale data whose
+        distances are that small).
 
     Host synchronisations (as GeomLoss): the default ``diameter`` (the schedule's length
     depends on it) and, in eager mode, the checks of the weights' signs and masses. Under
@@ -335,7 +417,9 @@ def sinkhorn_divergence(
         ValueError: shapes (mismatched D or batch, empty clouds, weights not ``(N,)``),
             tensors on several devices, negative weights, unequal masses when balanced,
             ``blur`` / ``reach`` / ``diameter`` ``<= 0`` or non-finite, ``scaling`` outside
-            (0, 1), ``p`` not 1 or 2, unknown ``loss`` or ``backend``.
+            (0, 1) or giving a schedule longer than ``MAX_SCHEDULE_LENGTH``, ``blur`` out of
+            the accurate range against the diameter (above), ``p`` not 1 or 2, unknown
+            ``loss`` or ``backend``.
 
     Example:
         >>> import torch

@@ -7,11 +7,17 @@ The entropic counterpart, the Sinkhorn divergence with GeomLoss's API, is
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from fastgen._checks import (
+    as_float_tensor,
     check_choice,
+    check_count,
     check_equal_mass,
+    check_finite,
     check_number,
     check_pair,
     check_point_clouds,
@@ -19,6 +25,10 @@ from fastgen._checks import (
     check_tensor,
     check_weights,
 )
+
+# POT's own mass check (np.testing.assert_almost_equal(..., decimal=6)): what it accepts, the
+# drop-in accepts.
+POT_MASS_ATOL = 1.5e-6
 
 
 def wasserstein_1d(
@@ -171,7 +181,7 @@ def sliced_wasserstein(
     p = check_number("p", p, minimum=1)
     d = x.shape[1]
     if projections is None:
-        n_projections = check_number("n_projections", n_projections, minimum=1, integer=True)
+        n_projections = check_count("n_projections", n_projections)
         seed = check_seed("seed", seed)
         generator = torch.Generator()
         if seed is None:
@@ -201,59 +211,119 @@ def _import_ot():
     return ot
 
 
+# numItermax is a C uint64 in POT's network simplex; refuse what would overflow it.
+MAX_ITERATIONS = 2**63 - 1
+
+
+def _as_pot_array(name: str, value, n: int | None):
+    """``value`` (torch tensor, NumPy array or list, as POT) as a floating tensor; ``None`` or
+    an empty array: uniform weights ``1 / n`` (POT's ``[]``). Returns the tensor and whether
+    it came as a torch tensor."""
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    elif isinstance(value, (list, tuple)) or value is None:
+        tensor = torch.as_tensor(np.asarray([] if value is None else value, dtype=np.float64))
+    else:
+        tensor = as_float_tensor(name, value)
+    if n is not None and tensor.numel() == 0:
+        return None, isinstance(value, torch.Tensor)
+    return check_tensor(name, tensor), isinstance(value, torch.Tensor)
+
+
+def _nan_cost(a, b, cost):
+    """A NaN 0-d cost connected to the graph of ``a``, ``b`` and ``cost`` (NaN gradients)."""
+    return (a[:, None] * b * cost).sum() * math.nan
+
+
 def emd2(
-    a: torch.Tensor,
-    b: torch.Tensor,
-    M: torch.Tensor,  # noqa: N803
+    a,
+    b,
+    M,  # noqa: N803
     numItermax: int = 100000,  # noqa: N803
-) -> torch.Tensor:
+):
     """Exact optimal-transport cost ``min_pi <pi, M>`` over plans ``pi`` with marginals
-    ``a``, ``b``, POT's ``ot.emd2`` (network simplex on the CPU, Bonneel et al. 2011).
-    Differentiable in ``a``, ``b`` and ``M`` through POT's torch backend.
+    ``a``, ``b``, POT's ``ot.emd2`` (network simplex on the CPU, Bonneel et al. 2011), with
+    its inputs and outputs: torch tensors give a 0-d tensor (differentiable in ``a``, ``b``
+    and ``M`` through POT's torch backend, in their dtype, on ``M``'s device); NumPy arrays or
+    lists give a Python ``float``.
 
     Args:
-        a: source weights ``(N,)``, non-negative; float32 or float64 (POT computes in
-            float64).
-        b: target weights ``(M,)``, non-negative, the same total mass as ``a``.
+        a: source weights ``(N,)``, non-negative, finite; float32 or float64 (POT computes in
+            float64); ``None`` or empty (POT's ``[]``): uniform ``1 / N``.
+        b: target weights ``(M,)``, as ``a``, with the total mass of ``a`` to the dtype's
+            tolerance (relative 1e-8 in float64, 1e-4 in float32).
         M: the cost matrix ``(N, M)``: ``M[i, j]`` is the cost of moving a unit of mass from
-            source ``i`` to target ``j``.
-        numItermax: the simplex's iteration cap (POT's), ``>= 1``; POT warns when it is
-            reached before the optimum.
+            source ``i`` to target ``j``. NaN entries give NaN (POT returns 0).
+        numItermax: the simplex's iteration cap (POT's), ``1 <= numItermax < 2^63``; POT
+            warns when it is reached before the optimum.
 
     Returns:
-        A 0-d tensor on ``M``'s device, in the units of ``M``.
+        A 0-d tensor (torch inputs) or a ``float`` (NumPy / list inputs), in the units of
+        ``M``.
 
     Raises:
         ImportError: POT is not installed (``pip install pot``).
-        TypeError: non-tensors, non-floating dtypes, ``numItermax`` not an int.
-        ValueError: shapes, empty or negative weights, unequal masses, ``numItermax < 1``.
+        TypeError: inputs that are not tensors, arrays or lists, torch mixed with NumPy,
+            non-floating dtypes, ``numItermax`` not an int.
+        ValueError: shapes, empty ``M``, negative or non-finite weights, unequal masses,
+            ``M`` with ``inf`` entries (no finite simplex; POT returns 0), ``numItermax``
+            out of range.
 
     Example:
-        >>> import torch
+        >>> import numpy as np, torch
         >>> from fastgen.metrics import emd2
         >>> a = b = torch.tensor([0.5, 0.5], dtype=torch.float64)
         >>> cost = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
         >>> emd2(a, b, cost).item()
         0.0
+        >>> emd2([], [], np.array([[1.0, 2.0], [2.0, 1.0]]))  # NumPy in, float out (as POT)
+        1.0
     """
-    for name, value in (("a", a), ("b", b), ("M", M)):
-        check_tensor(name, value)
-    check_number("numItermax", numItermax, minimum=1, integer=True)
-    if a.dim() != 1 or b.dim() != 1 or tuple(M.shape) != (a.shape[0], b.shape[0]):
-        raise ValueError(
-            f"a (N,), b (M,) and M (N, M) expected, got {tuple(a.shape)}, {tuple(b.shape)}, "
-            f"{tuple(M.shape)}"
-        )
-    if a.shape[0] == 0 or b.shape[0] == 0:
-        raise ValueError(f"a and b must be non-empty, got {tuple(a.shape)}, {tuple(b.shape)}")
+    numItermax = check_number(  # noqa: N806
+        "numItermax", numItermax, minimum=1, maximum=MAX_ITERATIONS, integer=True
+    )
+    M, torch_m = _as_pot_array("M", M, None)  # noqa: N806
+    if M.dim() != 2 or M.numel() == 0:
+        raise ValueError(f"M must be a non-empty (N, M) cost matrix, got {tuple(M.shape)}")
+    a, torch_a = _as_pot_array("a", a, M.shape[0])
+    b, torch_b = _as_pot_array("b", b, M.shape[1])
+    given = [torch_x for torch_x, t in ((torch_a, a), (torch_b, b), (torch_m, M)) if t is not None]
+    if any(given) and not all(given):
+        raise TypeError("a, b and M must all be torch tensors or all NumPy arrays / lists")
+    as_torch = all(given)
+    for name, weights, n in (("a", a, M.shape[0]), ("b", b, M.shape[1])):
+        if weights is not None and tuple(weights.shape) != (n,):
+            raise ValueError(
+                f"a (N,), b (M,) and M (N, M) expected, got {name} {tuple(weights.shape)} and "
+                f"M {tuple(M.shape)}"
+            )
+    # Torch: one dtype (POT's torch backend). NumPy: any floats, computed in float64 as POT,
+    # the masses judged in the weights' dtype (float32 weights: float32 tolerance).
+    dtype = M.dtype
+    if not as_torch:
+        dtype = next((t.dtype for t in (a, b) if t is not None and t.dtype != M.dtype), dtype)
+        a, b = (None if t is None else t.to(dtype) for t in (a, b))
+    a = check_weights("a", a, M[:, :1].to(dtype))
+    b = check_weights("b", b, M[:1, :].T.to(dtype))
     for name, weights in (("a", a), ("b", b)):
-        if bool((weights < 0).any()):
-            raise ValueError(f"{name} must be non-negative, got minimum {weights.min().item()}")
-    check_equal_mass(a.double(), b.double())
+        check_finite(name, weights)
+    check_pair(("a", "M"), a, M, axis=None, same_dtype=False)
+    check_equal_mass(a, b, atol=POT_MASS_ATOL)
+    if not as_torch:
+        a, b, M = a.double(), b.double(), M.double()  # noqa: N806
+    if bool(torch.isinf(M).any()):
+        raise ValueError(
+            "M must not hold inf entries (the network simplex needs finite costs; POT returns 0)"
+        )
+    if bool(torch.isnan(M).any()):  # NaN in, NaN out (POT returns 0)
+        return _nan_cost(a, b, M) if as_torch else math.nan
     ot = _import_ot()
-    device = M.device
-    cost = ot.emd2(a.cpu(), b.cpu(), M.cpu(), numItermax=numItermax)
-    return cost.to(device)
+    if not as_torch:
+        return float(
+            ot.emd2(a.numpy(), b.numpy(), M.numpy(), numItermax=numItermax, check_marginals=False)
+        )
+    cost = ot.emd2(a.cpu(), b.cpu(), M.cpu(), numItermax=numItermax, check_marginals=False)
+    return cost.to(M.device)
 
 
 def emd(
@@ -278,7 +348,8 @@ def emd(
         numItermax: as :func:`emd2`.
 
     Returns:
-        A 0-d tensor, differentiable in ``x``, ``y``, ``a``, ``b``.
+        A 0-d tensor, differentiable in ``x``, ``y``, ``a``, ``b``; NaN when ``x`` or ``y``
+        hold NaN or inf (or their costs overflow).
 
     Raises:
         ImportError: POT is not installed.
@@ -298,4 +369,6 @@ def emd(
     b = check_weights("b", b, y)
     distances = torch.cdist(x, y)
     cost = distances if p == 1 else distances.square() / 2
+    if not bool(torch.isfinite(cost).all()):  # NaN or inf points (or a cost overflow): NaN
+        return _nan_cost(a, b, cost)
     return emd2(a, b, cost, numItermax=numItermax)

@@ -54,8 +54,9 @@ def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.T
             f"{name} must have shape ({length_name},) = ({length},), got {tuple(degrees.shape)}"
         )
     # The Triton kernel reads int32 degrees: larger ones would wrap around, silently
-    # changing the mask. One host synchronisation, when the degrees are set.
-    if degrees.numel() > 0:
+    # changing the mask. One host synchronisation, when the degrees are set (skipped while
+    # torch.compile traces: a graph cannot read values back).
+    if degrees.numel() > 0 and not torch.compiler.is_compiling():
         low, high = degrees.min().item(), degrees.max().item()
         if low < 0 or high > DEGREE_MAX:
             raise ValueError(
