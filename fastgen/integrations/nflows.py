@@ -20,6 +20,7 @@ inputs outside the domain) or ``RuntimeError`` (unknown tails).
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import torch
@@ -70,7 +71,8 @@ def _masked_linear_forward(self, x):
     degrees = _degrees_from_mask(self)
     if degrees is None:  # not a degree mask: nflows' own product, through the reference
         return torch.nn.functional.linear(x, self.weight * self.mask, self.bias)
-    return _forward(x, self.weight, self.bias, *degrees, self.mask, False, None, None)
+    masked_weight = functools.partial(torch.mul, self.weight, self.mask)
+    return _forward(x, self.weight, self.bias, *degrees, masked_weight, False, None, None)
 
 
 def _replacements(modules):
