@@ -5,7 +5,8 @@ session it opens a ``torch.profiler.record_function`` range (which traces and th
 tables show); when NVTX ranges are switched on (:func:`enable_nvtx`, or the environment
 variable ``FASTGEN_NVTX=1``) and the ``nvtx`` package imports, it also pushes an NVTX range
 that Nsight Systems shows on the timeline. Otherwise it does nothing: one flag test per
-call, so the library's hot paths carry their annotations at no cost.
+call, so the library's hot paths carry their annotations at no cost. Under
+``torch.compile`` it does nothing either (a range would break the graph).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import contextlib
 import importlib.util
 import os
 
+import torch
 import torch.autograd.profiler as autograd_profiler
 from torch.profiler import record_function
 
@@ -48,6 +50,12 @@ class annotate(contextlib.ContextDecorator):
         return annotate(self.name)
 
     def __enter__(self):
+        # Under torch.compile a range would break the graph (dynamo cannot trace
+        # record_function's enter), so compiled code carries none: the profiler names the
+        # compiled region itself. Tested first, so that the trace reads no profiler flag and
+        # guards on none (switching the profiler on does not recompile).
+        if torch.compiler.is_compiling():
+            return self
         if autograd_profiler._is_profiler_enabled or _nvtx is not None:
             self._ranges = contextlib.ExitStack()
             if autograd_profiler._is_profiler_enabled:

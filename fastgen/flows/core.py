@@ -19,6 +19,16 @@ class Flow(nn.Module):
     log-density, shaped alike. Gradients flow through all three (train by maximising
     ``log_prob``).
 
+    Compiling: ``torch.compile(flow.log_prob, fullgraph=True)``, or the training loss
+    ``-flow.log_prob(x).mean()`` with its backward, is one graph for fastgen's transforms (on
+    the reference path, with or without the profiler). Batch sizes: mark the batch
+    dimension dynamic on the first call, ``torch._dynamo.mark_dynamic(x, 0)`` (and the
+    context's), and one graph serves every batch of 2 or more rows (PyTorch specialises
+    sizes 0 and 1). Unmarked, PyTorch compiles the first size statically and once more, with
+    a symbolic batch, at the second size, then no more. ``dynamic=True`` does not work: it
+    makes the Python floats of the spline settings symbolic, and the argument checks refuse
+    them.
+
     Args:
         transform: a :class:`fastgen.flows.Transform` (``forward``: data to noise).
         base_distribution: a module with nflows' distribution interface,

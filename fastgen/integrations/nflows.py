@@ -20,6 +20,7 @@ inputs outside the domain) or ``RuntimeError`` (unknown tails).
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import torch
@@ -70,10 +71,7 @@ def _masked_linear_forward(self, x):
     degrees = _degrees_from_mask(self)
     if degrees is None:  # not a degree mask: nflows' own product, through the reference
         return torch.nn.functional.linear(x, self.weight * self.mask, self.bias)
-
-    def masked_weight():  # nflows' own product, from the mask buffer it keeps
-        return self.weight * self.mask
-
+    masked_weight = functools.partial(torch.mul, self.weight, self.mask)
     return _forward(x, self.weight, self.bias, *degrees, masked_weight, False, None, None)
 
 
