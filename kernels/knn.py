@@ -35,10 +35,12 @@ from torch.library import triton_op, wrap_triton
 from .tiles import _tile_matmul
 from .utils import AotConfig, device_guard, new_empty
 
-# Ahead-of-time for sm_80 / sm_90 (Triton 3.9), 8 warps: 64 x 64 x 16 compiles without spills
-# (top-k kernel 255 / 183 registers, counts 191 / 185); BLOCK_K = 32 spilled 64-112 bytes on
-# sm_80, BLOCK_K = 8 spilled 8 bytes in the counts kernel on sm_90.
-BLOCK_M = 64
+# Ahead-of-time for sm_80 / sm_90 (Triton 3.9), 8 warps, over the launchers' runtime keys:
+# 32 x 64 x 16 compiles without spills (top-k kernel at most 128 / 138 registers, counts
+# 128 / 80); 64 x 64 x 16 used 255 registers and spilled 16 bytes on sm_80 for D = 1 with
+# k <= 8, BLOCK_K = 32 spilled 64-112 bytes on sm_80, BLOCK_K = 8 spilled 8 bytes in the
+# counts kernel on sm_90.
+BLOCK_M = 32
 BLOCK_N = 64
 BLOCK_K = 16
 NUM_WARPS = 8

@@ -35,6 +35,7 @@ KERNELS = {
     "_ball_count_kernel",
 }
 HELPERS = {
+    "_batch_and_row_block",
     "_softplus",
     "_load_inputs",
     "_load_side",
