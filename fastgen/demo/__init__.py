@@ -51,7 +51,7 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
     flow = models.make_flow(TAIL_BOUND, backend).to(device)
     flow_trainer = train.FlowTrainer(flow, x_train, c_train, BATCH_SIZE, data_rng, steps)
     with progress.task("flow (maximum likelihood)", steps) as advance:
-        flow_training = train.fit(flow_trainer, steps, lambda stats: advance(**stats))
+        flow_training = train.fit(flow_trainer, steps, lambda stats: advance(nll=stats["loss"]))
     generator_net = models.Generator(TAIL_BOUND).to(device)
     critic = models.Critic().to(device)
     gan_trainer = train.GanTrainer(
@@ -119,9 +119,10 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
             "tail_bound": TAIL_BOUND,
             "critic_steps": train.CRITIC_STEPS,
             "penalty_weight": train.PENALTY_WEIGHT,
-            "gan_lr": train.GAN_LR,
+            "generator_lr": train.GENERATOR_LR,
+            "critic_lr": train.CRITIC_LR,
             "gan_betas": list(train.GAN_BETAS),
-            "flow_lr": train.FLOW_LR,
+            "likelihood_lr": train.LIKELIHOOD_LR,
             "sinkhorn_blur": evaluate.SINKHORN_BLUR,
             "sinkhorn_scaling": evaluate.SINKHORN_SCALING,
             "classifier_folds": evaluate.CLASSIFIER_FOLDS,
