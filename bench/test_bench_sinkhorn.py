@@ -13,9 +13,9 @@ uniform weights), GeomLoss's default settings (``p=2, blur=0.05, scaling=0.5, de
   gradient, biased OT_eps, 10 plain iterations at the final eps instead of epsilon scaling:
   this prices one dense log-domain iteration, it is not a run to equal accuracy).
 
-Sizes: ``FASTGEN_BENCH_SIZES`` (comma-separated ``n``), default ``2000``. GeomLoss at
-``n = 10000`` takes over a minute and a few GB, so it runs only when that size is asked for;
-peers are skipped above ``n = 20000`` (GeomLoss would need ``16 n^2`` bytes: 160 GB at
+Sizes: ``FASTGEN_BENCH_SIZES`` (comma-separated ``n``; bench/conftest.py), default ``2000``.
+GeomLoss at ``n = 10000`` takes over a minute and a few GB, so it runs only when that size is
+asked for; peers are skipped above ``n = 20000`` (GeomLoss would need ``16 n^2`` bytes: 160 GB at
 ``n = 10^5``), where only fastgen's blocked path runs::
 
     OMP_NUM_THREADS=1 FASTGEN_BENCH_SIZES=10000 pytest bench/test_bench_sinkhorn.py \\
@@ -25,71 +25,28 @@ peers are skipped above ``n = 20000`` (GeomLoss would need ``16 n^2`` bytes: 160
     FASTGEN_BENCH_SIZES=1000 pytest bench/test_bench_sinkhorn.py -q --benchmark-disable
 
 Rounds: 3 at ``n <= 2000``, else 1 (one evaluation is seconds to minutes). ``extra_info``:
-provider, ``n``, ``D``, the value, ``peak_rss_MiB`` (increase of the process's resident memory
-during the timed calls above its level before, sampled every 2 ms by a thread: an estimate that
-misses peaks shorter than that), and for fastgen the number of softmin passes and their
-bytes / FLOPs (see ``kernels/sinkhorn.py``). Timings are never asserted; outside the timed
-region every provider's value must be finite and fastgen's must equal GeomLoss's.
+provider, ``n``, ``D``, the value, ``peak_mb`` (increase of the process's resident memory
+during the timed calls above its level before: bench/conftest.py's ``peak_memory``), and for
+fastgen the number of softmin passes and their bytes / FLOPs (see ``kernels/sinkhorn.py``).
+Timings are never asserted; outside the timed region every provider's value must be finite
+and fastgen's must equal GeomLoss's.
 """
 
 from __future__ import annotations
-
-import os
-import threading
-import time
 
 import pytest
 import torch
 
 from fastgen.metrics import SamplesLoss
-from fastgen.reference import sinkhorn as ref
+from fastgen.metrics import sinkhorn as ref
 
 BLUR, SCALING = 0.05, 0.5
 PEER_MAX_N = 20000
 # POT runs plain iterations at the final eps; each is two dense log-sum-exps (seconds at
 # n = 10^4), so a few suffice to price one.
 POT_ITERATIONS = 10
-DEFAULT_N = (2000,)
+DEFAULT_SIZES = (2000,)
 PROVIDERS = ("fastgen", "geomloss", "pot")
-
-
-def _sizes() -> list[int]:
-    # conftest.bench_sizes' format, with this suite's own default
-    text = os.environ.get("FASTGEN_BENCH_SIZES", "").strip()
-    if not text:
-        return list(DEFAULT_N)
-    sizes = [int(item) for item in text.split(",") if item.strip()]
-    if not sizes or min(sizes) < 1:
-        raise ValueError(f"FASTGEN_BENCH_SIZES must be comma-separated positive ints, got {text!r}")
-    return sizes
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class PeakRss:
-    """Peak resident-memory increase (bytes) while the block runs, sampled by a thread."""
-
-    def __enter__(self):
-        self.base = self.peak = _rss()
-        self._stop = threading.Event()
-
-        def sample():
-            while not self._stop.is_set():
-                self.peak = max(self.peak, _rss())
-                time.sleep(0.002)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss())
-        self.increase = self.peak - self.base
 
 
 def _points(n, d):
@@ -138,8 +95,7 @@ def _softmin_work(n, d):
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 @pytest.mark.parametrize("d", [3, 64], ids=lambda d: f"D={d}")
-@pytest.mark.parametrize("n", _sizes(), ids=lambda n: f"n={n}")
-def test_sinkhorn(benchmark, provider, d, n):
+def test_sinkhorn(benchmark, peak_memory, provider, d, n):
     if provider != "fastgen" and n > PEER_MAX_N:
         pytest.skip(f"{provider} needs N x M dense matrices: {16 * n * n / 2**30:.0f} GiB")
     if provider == "fastgen" and n > PEER_MAX_N and d != 3:
@@ -148,7 +104,7 @@ def test_sinkhorn(benchmark, provider, d, n):
     call = _provider(provider, x, y)
     benchmark.group = f"sinkhorn cpu D={d} n={n}"
     rounds = 3 if n <= 2000 else 1
-    with PeakRss() as memory:  # the timed calls themselves: GeomLoss at 10^4 runs once
+    with peak_memory("cpu") as memory:  # the timed calls themselves: GeomLoss at 10^4 runs once
         result = benchmark.pedantic(call, rounds=rounds, iterations=1, warmup_rounds=0)
     value = result[0] if isinstance(result, tuple) else result
     assert torch.isfinite(value).all()
@@ -162,7 +118,7 @@ def test_sinkhorn(benchmark, provider, d, n):
         n=n,
         D=d,
         value=value.item(),
-        peak_rss_MiB=memory.increase / 2**20,
+        peak_mb=memory.increase_mb,
         threads=torch.get_num_threads(),
         softmin_passes=passes if provider == "fastgen" else None,
         softmin_bytes=bytes_per if provider == "fastgen" else None,

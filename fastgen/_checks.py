@@ -18,6 +18,9 @@ import torch
 FINITE_CHUNK = 2**24
 # Seeds that torch.Generator.manual_seed and numpy.random.default_rng both accept.
 SEED_RANGE = (0, 2**63 - 1)
+# Relative tolerance of the equal-total-mass check of balanced optimal transport.
+MASS_RTOL = {torch.float64: 1e-8}
+DEFAULT_MASS_RTOL = 1e-4
 
 
 def check_tensor(name: str, value) -> torch.Tensor:
@@ -80,17 +83,24 @@ def check_bool(name: str, value) -> bool:
 
 
 def check_choice(name: str, value, choices: tuple) -> object:
-    """``value`` when it is one of ``choices``; ``ValueError`` listing them else."""
-    if isinstance(value, (list, dict, set)) or value not in choices:
+    """``value`` when it is one of ``choices``; ``ValueError`` listing them else. A ``bool``
+    is refused unless ``choices`` hold one (``True == 1`` would pass for ``(1, 2)``)."""
+    is_bool = isinstance(value, (bool, np.bool_))
+    if (
+        isinstance(value, (list, dict, set))
+        or value not in choices
+        or (is_bool and not any(isinstance(c, bool) for c in choices))
+    ):
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
 
 
-def check_seed(name: str, seed):
-    """A seed for ``torch.Generator.manual_seed`` / ``numpy.random.default_rng``: ``None``
-    (fresh entropy) or an ``int`` in ``[0, 2**63 - 1]``."""
+def check_seed(name: str, seed, *, allow_none: bool = True, maximum: int = SEED_RANGE[1]):
+    """A seed for ``torch.Generator.manual_seed`` / ``numpy.random.default_rng``: an ``int``
+    in ``[0, maximum]`` or, when ``allow_none``, ``None`` (fresh entropy). NumPy's legacy
+    ``RandomState`` takes ``maximum=2**32 - 1``."""
     return check_number(
-        name, seed, minimum=SEED_RANGE[0], maximum=SEED_RANGE[1], integer=True, allow_none=True
+        name, seed, minimum=SEED_RANGE[0], maximum=maximum, integer=True, allow_none=allow_none
     )
 
 
@@ -100,16 +110,18 @@ def check_pair(
     second: torch.Tensor,
     *,
     same_shape: bool = False,
+    same_dtype: bool = True,
     axis: int | None = -1,
 ) -> None:
-    """Two tensors that are used together: one device, one dtype, and the same shape
-    (``same_shape``) or the same size along ``axis`` (the feature axis; ``None``: no check)."""
+    """Two tensors that are used together: one device, one dtype (unless ``same_dtype=False``:
+    statistics computed in float64 whatever the inputs), and the same shape (``same_shape``)
+    or the same size along ``axis`` (the feature axis; ``None``: no check)."""
     a, b = names
     if first.device != second.device:
         raise ValueError(
             f"{a} and {b} must be on one device, got {first.device} and {second.device}"
         )
-    if first.dtype != second.dtype:
+    if same_dtype and first.dtype != second.dtype:
         raise TypeError(f"{a} and {b} must share one dtype, got {first.dtype} and {second.dtype}")
     if same_shape and first.shape != second.shape:
         raise ValueError(
@@ -154,13 +166,101 @@ def check_finite(name: str, tensor: torch.Tensor) -> None:
             raise ValueError(f"{name} must be finite, got NaN or inf entries")
 
 
-def check_samples(name: str, value) -> torch.Tensor:
-    """``value`` as a finite floating ``(N, D)`` tensor with ``N >= 2`` samples (a covariance
-    or an unbiased MMD needs two)."""
-    features = as_float_tensor(name, value)
-    if features.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (N, D), got {tuple(features.shape)}")
-    if features.shape[0] < 2:
-        raise ValueError(f"{name} needs N >= 2 samples, got {features.shape[0]}")
-    check_finite(name, features)
-    return features
+def check_samples(
+    name: str, value, *, min_samples: int = 2, flat: bool = True, finite: bool = True
+) -> torch.Tensor:
+    """``value`` as a floating tensor of ``N >= min_samples`` samples (first axis) of at least
+    one feature each; torch, NumPy or DLPack (:func:`as_float_tensor`).
+
+    Args:
+        name: the caller's argument name, used in the messages.
+        value: the samples.
+        min_samples: the least ``N`` (a covariance or an unbiased MMD needs 2; a training
+            batch 1).
+        flat: ``(N, D)`` feature sets (the metrics); ``False``: ``(N, ...)`` of any rank
+            (tabular ``(B, D)`` or image ``(B, C, H, W)`` training batches).
+        finite: refuse NaN / inf (metric inputs; a training step lets NaN reach its loss).
+    """
+    samples = as_float_tensor(name, value)
+    layout = "(N, D)" if flat else "(N, ...)"
+    if samples.dim() == 0 or (flat and samples.dim() != 2):
+        raise ValueError(f"{name} must be {layout}, got shape {tuple(samples.shape)}")
+    if samples.shape[0] < min_samples or math.prod(samples.shape[1:]) == 0:
+        raise ValueError(
+            f"{name} needs N >= {min_samples} samples of >= 1 feature {layout}, got shape "
+            f"{tuple(samples.shape)}"
+        )
+    if finite:
+        check_finite(name, samples)
+    return samples
+
+
+def check_sample_pair(
+    names: tuple[str, str], first, second, *, same_dtype: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two feature sets compared by a metric: each :func:`check_samples` (``(N_i, D)``,
+    ``N_i >= 2``, finite), then :func:`check_pair` (one device, the same ``D``, one dtype
+    unless ``same_dtype=False``). Returns them as tensors."""
+    first, second = check_samples(names[0], first), check_samples(names[1], second)
+    check_pair(names, first, second, same_dtype=same_dtype)
+    return first, second
+
+
+def check_point_clouds(x: torch.Tensor, y: torch.Tensor) -> None:
+    """Point clouds ``x (N, D)``, ``y (M, D)`` or batched ``(B, N, D)``, ``(B, M, D)`` of
+    optimal transport: floating tensors, one dtype and device, the same ``D`` (and ``B``),
+    non-empty."""
+    check_tensor("x", x)
+    check_tensor("y", y)
+    if x.dim() not in (2, 3):
+        raise ValueError(f"x must have shape (N, D) or (B, N, D), got {tuple(x.shape)}")
+    if y.dim() != x.dim():
+        raise ValueError(
+            f"y must have as many dimensions as x ({x.dim()}), got shape {tuple(y.shape)}"
+        )
+    check_pair(("x", "y"), x, y)
+    if x.dim() == 3 and x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"x and y must have the same batch size, got {x.shape[0]} and {y.shape[0]}"
+        )
+    if 0 in x.shape or 0 in y.shape:
+        raise ValueError(f"x and y must be non-empty, got x {tuple(x.shape)}, y {tuple(y.shape)}")
+
+
+def check_weights(name: str, weights: torch.Tensor | None, points: torch.Tensor) -> torch.Tensor:
+    """Weights of ``points (N, D)`` / ``(B, N, D)``: ``(N,)`` / ``(B, N)`` (a trailing 1 is
+    accepted, as GeomLoss), non-negative, in the points' dtype; ``None``: uniform ``1 / N``.
+    The sign test synchronises with the device; it is skipped under ``torch.compile``."""
+    expected = tuple(points.shape[:-1])
+    if weights is None:
+        return torch.full(
+            expected, 1.0 / points.shape[-2], dtype=points.dtype, device=points.device
+        )
+    check_tensor(name, weights)
+    if weights.dtype != points.dtype:
+        raise TypeError(
+            f"{name} must have the dtype of the points {points.dtype}, got {weights.dtype}"
+        )
+    if weights.dim() == len(expected) + 1 and weights.shape[-1] == 1:
+        weights = weights.squeeze(-1)
+    if tuple(weights.shape) != expected:
+        raise ValueError(
+            f"{name} must have shape {expected} (or {expected + (1,)}), got {tuple(weights.shape)}"
+        )
+    if not torch.compiler.is_compiling() and bool((weights < 0).any()):
+        raise ValueError(f"{name} must be non-negative, got minimum {weights.min().item()}")
+    return weights
+
+
+def check_equal_mass(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Balanced transport: ``a.sum(-1)`` equals ``b.sum(-1)`` to ``MASS_RTOL`` (relative).
+    Skipped under ``torch.compile`` (a host synchronisation)."""
+    if torch.compiler.is_compiling():
+        return
+    mass_a, mass_b = a.sum(-1), b.sum(-1)
+    rtol = MASS_RTOL.get(a.dtype, DEFAULT_MASS_RTOL)
+    if not bool(((mass_a - mass_b).abs() <= rtol * torch.maximum(mass_a, mass_b)).all()):
+        raise ValueError(
+            "balanced transport (reach=None) needs a and b of equal total mass, got sums "
+            f"{mass_a.tolist()} and {mass_b.tolist()} (relative tolerance {rtol:g})"
+        )

@@ -19,6 +19,9 @@ from collections.abc import Iterable
 
 import torch
 
+# The one reading of TRITON_INTERPRET, shared with the kernel launchers (imports no triton).
+from fastgen.kernels.utils import interpreter_enabled as triton_interpreter_enabled
+
 BACKENDS = ("auto", "triton", "torch")
 # What the kernels accept: computed in float32 inside them and returned in the input dtype.
 # float64 runs on the reference, which computes the half types in float32 too.
@@ -28,11 +31,6 @@ HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 # Whether the triton package is installed, looked up once (importing it waits for first use).
 TRITON_AVAILABLE = importlib.util.find_spec("triton") is not None
-
-
-def triton_interpreter_enabled() -> bool:
-    """Whether Triton's CPU interpreter is switched on (``TRITON_INTERPRET=1``)."""
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
 
 
 def resolve_backend(

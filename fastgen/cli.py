@@ -1,4 +1,5 @@
-"""The ``fastgen`` command. ``fastgen demo --help`` lists the demo's options."""
+"""The ``fastgen`` command. ``fastgen demo --help`` and ``fastgen evaluate --help`` list the
+subcommands' options."""
 
 from __future__ import annotations
 
@@ -6,24 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from fastgen._checks import check_number, check_seed
+
 DEFAULT_STEPS = 2000
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -38,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--steps",
-        type=_positive_int,
+        type=int,
         default=DEFAULT_STEPS,
         help=f"flow optimiser steps and GAN generator steps (default {DEFAULT_STEPS})",
     )
@@ -55,12 +41,136 @@ def parser() -> argparse.ArgumentParser:
         default=Path("fastgen-demo"),
         help="output directory (default ./fastgen-demo)",
     )
-    demo.add_argument("--seed", type=_int, default=0, help="data split and training seed")
+    demo.add_argument(
+        "--seed", type=int, default=0, help="data split and training seed (an int >= 0)"
+    )
+    _add_evaluate_parser(commands)
     return main
+
+
+def _add_evaluate_parser(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="compare generated samples with real ones (fastgen.evaluation.evaluate)",
+        description="Compare GENERATED samples with REAL ones: per-feature Wasserstein, KS and "
+        "separation power, Sinkhorn, Frechet, KID, FPD/KPD, precision/recall/density/coverage "
+        "and a classifier two-sample test, with uncertainties. Files: .npy, .npz "
+        "(file.npz:ARRAY), .csv (optional header row), HDF5 (file.h5:DATASET). Writes "
+        "report.json, report.md and PNG figures into --out. Exit status 2 on bad input.",
+    )
+    evaluate.add_argument("real", help="reference samples, (N, D)")
+    evaluate.add_argument("generated", help="generated samples, (M, D)")
+    evaluate.add_argument(
+        "--conditions",
+        nargs="+",
+        metavar="FILE",
+        help="conditions of each row: one file shared by both sets (N = M), or two files "
+        "(real's, then generated's); they enter the classifier test",
+    )
+    evaluate.add_argument(
+        "--columns", nargs="+", metavar="COLUMN", help="columns to compare, by name or index"
+    )
+    evaluate.add_argument(
+        "--metrics",
+        nargs="+",
+        metavar="METRIC",
+        help="a subset of: wasserstein ks separation_power frechet kid fpd kpd sinkhorn prdc "
+        "c2st (default: all)",
+    )
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="every random draw (an int >= 0; default 0)"
+    )
+    evaluate.add_argument(
+        "--bootstrap", type=int, default=20, help="bootstrap resamplings (0: none; default 20)"
+    )
+    evaluate.add_argument("--nearest-k", type=int, default=5, help="PRDC's k (default 5)")
+    evaluate.add_argument(
+        "--backend", choices=("auto", "torch", "triton"), default="auto", help="hot paths"
+    )
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        default=Path("fastgen-evaluation"),
+        help="output directory (default ./fastgen-evaluation)",
+    )
+    evaluate.set_defaults(command_parser=evaluate)
+
+
+def _evaluate(args) -> int:
+    """``fastgen evaluate``: read, check, evaluate with a progress bar, write, print."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from fastgen.evaluation import METRICS, evaluate
+    from fastgen.evaluation.io import InputError, read_samples
+
+    command = args.command_parser  # its error() prints the usage and exits with status 2
+    try:
+        check_seed("--seed", args.seed, allow_none=False)
+        check_number("--bootstrap", args.bootstrap, minimum=0, integer=True)
+        check_number("--nearest-k", args.nearest_k, minimum=1, integer=True)
+    except ValueError as error:
+        command.error(str(error))
+    metrics = tuple(args.metrics or METRICS)
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        command.error(f"--metrics: unknown {unknown}; choose from {list(METRICS)}")
+    if args.conditions is not None and len(args.conditions) > 2:
+        command.error(f"--conditions: one or two files, got {len(args.conditions)}")
+    if args.out.exists() and not args.out.is_dir():
+        command.error(f"--out {args.out}: exists and is not a directory")
+    try:
+        real, names = read_samples(args.real, args.columns)
+        generated, generated_names = read_samples(args.generated, args.columns)
+        conditions = [read_samples(spec)[0] for spec in args.conditions or ()]
+    except InputError as error:
+        command.error(str(error))
+    if real.shape[1] != generated.shape[1]:
+        command.error(
+            f"REAL has {real.shape[1]} columns {names}, GENERATED has {generated.shape[1]} "
+            f"{generated_names}; select shared ones with --columns"
+        )
+    if names != generated_names and not all(n.isdigit() for n in names + generated_names):
+        command.error(f"column names differ: REAL {names}, GENERATED {generated_names}")
+    dtype = real.dtype if real.dtype == generated.dtype else "float64"
+    real, generated = real.astype(dtype), generated.astype(dtype)
+    conditions = [c.astype(dtype) for c in conditions]
+    if len(conditions) == 1:
+        conditions = conditions[0]
+    console = Console()
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("evaluating", total=len(metrics))
+        try:
+            report = evaluate(
+                real,
+                generated,
+                conditions=conditions if len(conditions) else None,
+                feature_names=names,
+                metrics=metrics,
+                seed=args.seed,
+                nearest_k=args.nearest_k,
+                bootstrap=args.bootstrap,
+                backend=args.backend,
+                progress=lambda name: bar.update(task, advance=1, description=name),
+            )
+        except (TypeError, ValueError) as error:
+            command.error(str(error))
+    for table in report.tables():
+        console.print(table)
+    paths = report.save(args.out)
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
+    return 0
 
 
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "evaluate":
+        return _evaluate(args)
+    try:
+        check_number("--steps", args.steps, minimum=1, integer=True)
+        check_seed("--seed", args.seed, allow_none=False)
+    except ValueError as error:
+        parser().error(str(error))
     import torch
 
     from fastgen.backend import KERNEL_DTYPES, resolve_backend
@@ -82,8 +192,10 @@ def main(argv=None) -> int:
         from fastgen import demo
         from fastgen.demo import report
     except ImportError as error:
-        print(f"fastgen demo needs the demo extra (pip install 'fastgen[demo]'): {error}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"fastgen demo needs the demo extra (pip install 'fastgen[demo]'): {error}",
+            file=sys.stderr,
+        )
         return 1
 
     console = Console()

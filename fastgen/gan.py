@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from fastgen._checks import check_number, check_pair, check_tensor
+from fastgen._checks import check_number, check_pair, check_samples, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.reference import gradient_penalty as reference
 from fastgen.tracing import annotate
@@ -25,32 +25,16 @@ from fastgen.tracing import annotate
 Critic = Callable[..., torch.Tensor]
 
 
-def _check_samples(name: str, value: torch.Tensor) -> None:
-    check_tensor(name, value)
-    if value.dim() == 0 or len(value) == 0 or value[0].numel() == 0:
-        raise ValueError(
-            f"{name} must have shape (B, ...) with B >= 1 samples of >= 1 feature, "
-            f"got {tuple(value.shape)}"
-        )
+def _check_batch(name: str, value) -> None:
+    """A training batch ``(B, ...)``: a floating tensor (arrays are refused: gradients flow
+    back into it) with ``B >= 1`` samples of >= 1 feature; NaN propagates to the loss."""
+    check_samples(name, check_tensor(name, value), min_samples=1, flat=False, finite=False)
 
 
-def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> None:
-    _check_samples("real", real)
-    _check_samples("fake", fake)
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape, got {tuple(real.shape)} and "
-            f"{tuple(fake.shape)}"
-        )
-    if real.dtype != fake.dtype:
-        raise TypeError(f"real and fake must share one dtype, got {real.dtype} and {fake.dtype}")
-
-
-def _check_weight(name: str, value) -> float:
-    value = check_number(name, value)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+def _check_real_fake(real: torch.Tensor, fake: torch.Tensor) -> None:
+    _check_batch("real", real)
+    _check_batch("fake", fake)
+    check_pair(("real", "fake"), real, fake, same_shape=True)
 
 
 @annotate("fastgen.interpolate")
@@ -60,7 +44,8 @@ def interpolate(
     """Per-sample interpolation ``x_hat = fake + eps * (real - fake)``.
 
     Args:
-        real, fake: ``(B, ...)``, one floating dtype (float16 / bfloat16 computed in float32).
+        real: ``(B, ...)`` real samples, floating (float16 / bfloat16 computed in float32).
+        fake: ``(B, ...)`` generated samples, the shape, dtype and device of ``real``.
         eps: ``(B,)`` or ``(B, 1, ..., 1)``, the interpolation weight of each sample, usually
             drawn from ``U[0, 1]``; cast to ``real``'s dtype. It is a constant: it must not
             require grad.
@@ -72,10 +57,18 @@ def interpolate(
 
     Raises:
         TypeError: non-tensor or non-floating inputs, ``real`` and ``fake`` dtypes differ.
-        ValueError: shapes differ, no samples or no features, ``eps`` has not ``B`` elements
-            in a per-sample shape, or requires grad.
+        ValueError: shapes or devices differ, no samples or no features, ``eps`` has not
+            ``B`` elements in a per-sample shape, or requires grad.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> real, fake = torch.ones(2, 3), torch.zeros(2, 3)
+        >>> gan.interpolate(real, fake, torch.tensor([0.25, 1.0]))
+        tensor([[0.2500, 0.2500, 0.2500],
+                [1.0000, 1.0000, 1.0000]])
     """
-    _check_pair(real, fake)
+    _check_real_fake(real, fake)
     check_tensor("eps", eps)
     batch = len(real)
     per_sample = (batch,) + (1,) * (real.dim() - 1)
@@ -124,10 +117,17 @@ def penalty_from_gradients(
     Raises:
         TypeError: non-tensor or non-floating ``gradients``, non-number ``target``/``weight``.
         ValueError: no samples or no features, ``target`` or ``weight`` negative or not finite.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> gradients = torch.tensor([[3.0, 4.0], [0.0, 1.0]])  # norms 5 and 1
+        >>> gan.penalty_from_gradients(gradients, weight=10.0)  # 10 * ((5 - 1)^2 + 0) / 2
+        tensor(80.)
     """
-    _check_samples("gradients", gradients)
-    target = _check_weight("target", target)
-    weight = _check_weight("weight", weight)
+    _check_batch("gradients", gradients)
+    target = check_number("target", target, minimum=0)
+    weight = check_number("weight", weight, minimum=0)
     one_sided = bool(one_sided)
     if resolve_backend(backend, (gradients,), supported_dtypes=KERNEL_DTYPES) == "triton":
         from fastgen.kernels.gradient_penalty import GradientPenaltyTriton
@@ -180,8 +180,10 @@ def gradient_penalty(
     Args:
         critic: ``critic(x)`` or, with ``context``, ``critic(x, context)``, returning ``(B,)``
             or ``(B, 1)``.
-        real, fake: ``(B, ...)`` samples (tabular ``(B, D)`` or images ``(B, C, H, W)``), one
-            floating dtype. Pass ``fake.detach()`` in the critic step.
+        real: ``(B, ...)`` real samples (tabular ``(B, D)`` or images ``(B, C, H, W)``),
+            floating.
+        fake: ``(B, ...)`` generated samples, the shape, dtype and device of ``real``. Pass
+            ``fake.detach()`` in the critic step.
         context: conditions for a conditional critic, passed unchanged; its gradient is not
             penalised.
         weight: the penalty's multiplier (lambda, 10 in the paper), >= 0.
@@ -199,9 +201,19 @@ def gradient_penalty(
     Raises:
         TypeError / ValueError: as :func:`interpolate` and :func:`penalty_from_gradients`,
             and for a critic output that is not ``(B,)`` or ``(B, 1)``.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> critic = torch.nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = critic.weight.copy_(torch.tensor([[0.6, 0.8]]))  # |gradient| = 1 everywhere
+        >>> real, fake = torch.randn(4, 2), torch.randn(4, 2)
+        >>> gan.gradient_penalty(critic, real, fake).item()
+        0.0
     """
-    _check_pair(real, fake)
-    _check_weight("weight", weight)
+    _check_real_fake(real, fake)
+    check_number("weight", weight, minimum=0)
     if eps is None:
         shape = (len(real),) + (1,) * (real.dim() - 1)
         eps = torch.rand(shape, generator=generator, dtype=real.dtype, device=real.device)
@@ -225,10 +237,25 @@ def r1_penalty(
         critic: as in :func:`gradient_penalty`.
         real: ``(B, ...)`` floating samples; gradients flow back into them only if they
             already require grad.
-        gamma: >= 0. context, backend: as in :func:`gradient_penalty`.
+        gamma: the penalty's multiplier (``gamma / 2`` times the mean squared norm), >= 0.
+        context: as in :func:`gradient_penalty`.
+        backend: as in :func:`gradient_penalty`.
 
     Returns:
         A 0-d tensor in ``real``'s dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`gradient_penalty` for ``real``; ``gamma``
+            negative or not finite.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> critic = torch.nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = critic.weight.copy_(torch.tensor([[3.0, 4.0]]))  # |gradient| = 5
+        >>> gan.r1_penalty(critic, torch.randn(4, 2), gamma=2.0).item()  # 2 / 2 * 5^2
+        25.0
     """
     return _squared_gradient_penalty(critic, "real", real, gamma, context, backend)
 
@@ -241,14 +268,38 @@ def r2_penalty(
     context: torch.Tensor | None = None,
     backend: str | None = None,
 ) -> torch.Tensor:
-    """R2 penalty: :func:`r1_penalty`'s formula on generated samples (pass ``fake.detach()``
-    in the critic step)."""
+    """R2 penalty: :func:`r1_penalty`'s formula on generated samples,
+    ``gamma / 2 * mean_i(||d critic(x_i) / d x_i||^2)`` (Mescheder et al. 2018,
+    arXiv:1801.04406).
+
+    Args:
+        critic: as in :func:`gradient_penalty`.
+        fake: ``(B, ...)`` generated samples; pass ``fake.detach()`` in the critic step.
+        gamma: the penalty's multiplier, >= 0.
+        context: as in :func:`gradient_penalty`.
+        backend: as in :func:`gradient_penalty`.
+
+    Returns:
+        A 0-d tensor in ``fake``'s dtype.
+
+    Raises:
+        TypeError / ValueError: as :func:`r1_penalty`.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> critic = torch.nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = critic.weight.copy_(torch.tensor([[0.0, 2.0]]))  # |gradient| = 2
+        >>> gan.r2_penalty(critic, torch.randn(4, 2)).item()  # 10 / 2 * 2^2
+        20.0
+    """
     return _squared_gradient_penalty(critic, "fake", fake, gamma, context, backend)
 
 
 def _squared_gradient_penalty(critic, name, samples, gamma, context, backend):
-    _check_samples(name, samples)
-    gamma = _check_weight("gamma", gamma)
+    _check_batch(name, samples)
+    gamma = check_number("gamma", gamma, minimum=0)
     gradients = _critic_gradients(critic, samples, context)
     return penalty_from_gradients(gradients, 0.0, weight=gamma / 2, backend=backend)
 
@@ -276,15 +327,37 @@ def wgan_gp_critic_loss(
         ``(loss, stats)``: the 0-d loss, and detached 0-d tensors ``stats["wasserstein"]``
         (``mean critic(real) - mean critic(fake)``, the critic's Wasserstein estimate) and
         ``stats["gradient_penalty"]``.
+
+    Raises:
+        TypeError / ValueError: as :func:`gradient_penalty`.
+
+    Example:
+        >>> import torch
+        >>> from fastgen import gan
+        >>> critic = torch.nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = critic.weight.copy_(torch.tensor([[0.6, 0.8]]))
+        >>> real, fake = torch.ones(4, 2), torch.zeros(4, 2)
+        >>> loss, stats = gan.wgan_gp_critic_loss(critic, real, fake)
+        >>> round(stats["wasserstein"].item(), 4), round(loss.item(), 4)  # 0.6 + 0.8, no penalty
+        (1.4, -1.4)
     """
-    _check_pair(real, fake)
+    _check_real_fake(real, fake)
     fake = fake.detach()
     critic_real = _critic_output(critic, real, context)
     critic_fake = _critic_output(critic, fake, context)
     penalty = gradient_penalty(
-        critic, real, fake, context=context, weight=weight, target=target,
-        one_sided=one_sided, eps=eps, generator=generator, backend=backend,
-    )  # fmt: skip
+        critic,
+        real,
+        fake,
+        context=context,
+        weight=weight,
+        target=target,
+        one_sided=one_sided,
+        eps=eps,
+        generator=generator,
+        backend=backend,
+    )
     wasserstein = critic_real.mean() - critic_fake.mean()
     stats = {"wasserstein": wasserstein.detach(), "gradient_penalty": penalty.detach()}
     return penalty - wasserstein, stats

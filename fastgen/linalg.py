@@ -23,11 +23,13 @@ import math
 
 import torch
 
-from fastgen._checks import as_float_tensor, check_finite
+from fastgen._checks import as_float_tensor, check_choice, check_finite, check_pair
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.reference import newton_schulz as reference
 from fastgen.tracing import annotate
 
 METHODS = ("auto", "eigh", "newton_schulz")
+INPUT_PRECISIONS = (None, "ieee", "tf32")
 NS_MAX_ITER = 60
 # Convergence is tested every few iterations only: each test synchronises with the host.
 NS_CHECK_EVERY = 4
@@ -153,16 +155,6 @@ def _newton_schulz(matrix: torch.Tensor, gemm, tolerance: float):
     return y * norm.sqrt(), error <= tolerance
 
 
-def _reference_gemm(a, b, c, alpha, beta, gamma):
-    """``alpha a @ b + beta c + gamma I`` in torch (the oracle of the Triton kernel)."""
-    out = alpha * (a @ b)
-    if c is not None:
-        out = out + beta * c
-    if gamma != 0:
-        out = out + gamma * torch.eye(a.shape[-1], dtype=out.dtype, device=out.device)
-    return out
-
-
 def _newton_schulz_sqrtm(matrix: torch.Tensor, backend: str, input_precision: str | None):
     """Run the iteration on ``(..., n, n)``; returns ``(root, converged)``."""
     batch_shape = matrix.shape[:-2]
@@ -180,7 +172,7 @@ def _newton_schulz_sqrtm(matrix: torch.Tensor, backend: str, input_precision: st
     else:
         flat = flat.double() if flat.dtype == torch.float64 else flat.float()
         tolerance = NS_TOLERANCES["float64" if flat.dtype == torch.float64 else "ieee"]
-        root, converged = _newton_schulz(flat.contiguous(), _reference_gemm, tolerance)
+        root, converged = _newton_schulz(flat.contiguous(), reference.fused_gemm, tolerance)
     return root.reshape(*batch_shape, *matrix.shape[-2:]), converged
 
 
@@ -224,20 +216,30 @@ def sqrtm(
     Raises:
         TypeError: ``A`` is not an array of a floating dtype.
         ValueError: not square, ``n = 0``, NaN / inf entries, not symmetric, not PSD
-            (``"eigh"``), no convergence (``"newton_schulz"``), unknown ``method`` or
-            ``input_precision``.
+            (``"eigh"``), no convergence (``"newton_schulz"``), unknown ``method``,
+            ``backend`` or ``input_precision``.
+
+    Source: Higham, *Functions of Matrices* (SIAM 2008), eq. 6.35 for the iteration;
+    ``scipy.linalg.sqrtm``'s result for symmetric PSD input.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.linalg import sqrtm
+        >>> A = torch.tensor([[4.0, 0.0], [0.0, 9.0]], dtype=torch.float64)
+        >>> sqrtm(A)
+        tensor([[2., 0.],
+                [0., 3.]], dtype=torch.float64)
+        >>> sqrtm(A, "newton_schulz").allclose(sqrtm(A))
+        True
     """
     matrix, symmetric = _check_matrix("A", A)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    if input_precision not in (None, "ieee", "tf32"):
-        raise ValueError(f"input_precision must be None, 'ieee' or 'tf32', got {input_precision!r}")
+    check_choice("method", method, METHODS)
+    check_choice("input_precision", input_precision, INPUT_PRECISIONS)
     dtype = matrix.dtype
     if method != "eigh":
         resolved = resolve_backend(backend, [matrix], supported_dtypes=KERNEL_DTYPES)
         if method == "newton_schulz" or resolved == "triton":
-            root, converged = _newton_schulz_sqrtm(symmetric.to(dtype), resolved,
-                                                   input_precision)  # fmt: skip
+            root, converged = _newton_schulz_sqrtm(symmetric.to(dtype), resolved, input_precision)
             if converged:
                 return ((root + root.mT) / 2).to(dtype)
             if method == "newton_schulz":
@@ -252,17 +254,11 @@ def sqrtm(
     return ((root + root.mT) / 2).to(dtype)
 
 
-def _check_pair(sigma1, sigma2):
-    """Validated ``sigma1, sigma2``: their float64 symmetrisations and the promoted dtype."""
+def _check_covariances(sigma1, sigma2):
+    """Validated ``sigma1, sigma2`` (:func:`_check_matrix`, one shape and device, any two
+    floating dtypes): their float64 symmetrisations and the promoted dtype."""
     (first, s1), (second, s2) = _check_matrix("sigma1", sigma1), _check_matrix("sigma2", sigma2)
-    if first.shape != second.shape:
-        raise ValueError(
-            f"sigma1 and sigma2 must have the same shape, got {tuple(first.shape)} and "
-            f"{tuple(second.shape)}"
-        )
-    if first.device != second.device:
-        raise ValueError(f"sigma1 and sigma2 must be on one device, got {first.device} and "
-                         f"{second.device}")  # fmt: skip
+    check_pair(("sigma1", "sigma2"), first, second, same_shape=True, same_dtype=False)
     return s1, s2, torch.promote_types(first.dtype, second.dtype)
 
 
@@ -282,8 +278,9 @@ def trace_sqrt_product(
     distance, computed in float64 from a symmetric matrix with the eigenvalues of ``S1 S2``.
 
     Args:
-        sigma1, sigma2: ``(..., D, D)`` symmetric PSD (covariances), same shape; torch,
-            NumPy or DLPack arrays of a floating dtype.
+        sigma1: ``S1``, ``(..., D, D)`` symmetric PSD (a covariance); torch, NumPy or DLPack
+            array of a floating dtype.
+        sigma2: ``S2``, the same shape and device, any floating dtype.
         method:
             * ``"eigh"``: ``sum sqrt(eig(S1^(1/2) S2 S1^(1/2)))`` with ``S1^(1/2)`` from
               :func:`sqrtm` (``"eigh"``): two eigendecompositions.
@@ -300,12 +297,20 @@ def trace_sqrt_product(
         float64 tensor of shape ``(...)`` (0-d for 2-D inputs) on the inputs' device.
 
     Raises:
-        TypeError / ValueError: as :func:`sqrtm`, for either argument; shapes differ; a
-        negative eigenvalue beyond round-off (not PSD).
+        TypeError: as :func:`sqrtm`, for either argument.
+        ValueError: as :func:`sqrtm`, for either argument; shapes or devices differ; a
+            negative eigenvalue beyond round-off (not PSD).
+
+    Example:
+        >>> import torch
+        >>> from fastgen.linalg import trace_sqrt_product
+        >>> S1 = torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))
+        >>> S2 = torch.diag(torch.tensor([4.0, 9.0], dtype=torch.float64))
+        >>> trace_sqrt_product(S1, S2).item()  # sqrt(1 * 4) + sqrt(4 * 9)
+        8.0
     """
-    s1, s2, input_dtype = _check_pair(sigma1, sigma2)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    s1, s2, input_dtype = _check_covariances(sigma1, sigma2)
+    check_choice("method", method, METHODS)
     return _trace_sqrt_product(s1, s2, input_dtype, method, backend)
 
 
@@ -334,23 +339,29 @@ def trace_sqrt_product_factors(factor1, factor2) -> torch.Tensor:
     than any ``D x D`` route when ``N_i < D`` (the covariances are then singular).
 
     Args:
-        factor1: ``(D, r1)``; factor2: ``(D, r2)``; computed in float64.
+        factor1: ``F1``, ``(D, r1)``; torch, NumPy or DLPack, floating; computed in float64.
+        factor2: ``F2``, ``(D, r2)``, on the same device.
 
     Returns:
         float64 0-d tensor.
 
     Raises:
-        TypeError / ValueError: not 2-D, different ``D``, NaN / inf entries.
+        TypeError: non-arrays or non-floating dtypes.
+        ValueError: not 2-D, different ``D`` or devices, NaN / inf entries.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.linalg import trace_sqrt_product_factors
+        >>> F1 = torch.tensor([[1.0], [0.0]], dtype=torch.float64)  # S1 = diag(1, 0)
+        >>> F2 = torch.tensor([[2.0], [0.0]], dtype=torch.float64)  # S2 = diag(4, 0)
+        >>> trace_sqrt_product_factors(F1, F2).item()  # sqrt(1 * 4)
+        2.0
     """
     first, second = as_float_tensor("factor1", factor1), as_float_tensor("factor2", factor2)
     for name, value in (("factor1", first), ("factor2", second)):
         if value.dim() != 2:
             raise ValueError(f"{name} must be 2-D (D, r), got {tuple(value.shape)}")
         check_finite(name, value)
-    if first.shape[0] != second.shape[0]:
-        raise ValueError(
-            f"factor1 and factor2 must have the same number of rows D, got {first.shape[0]} "
-            f"and {second.shape[0]}"
-        )
+    check_pair(("factor1", "factor2"), first, second, same_dtype=False, axis=0)
     cross = first.to(torch.float64).mT @ second.to(torch.float64)
     return torch.linalg.svdvals(cross).sum()

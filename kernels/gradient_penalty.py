@@ -60,9 +60,20 @@ def _store_tile(ptr, value, rows, cols, mask, n_cols):
 
 @triton.jit
 def _interpolate_kernel(
-    real_ptr, fake_ptr, eps_ptr, out_ptr, n_rows, n_cols, stride_real_row, stride_real_col,
-    stride_fake_row, stride_fake_col, stride_eps, ROWS: tl.constexpr, BLOCK_F: tl.constexpr,
-):  # fmt: skip
+    real_ptr,  # (B, F), strided
+    fake_ptr,  # (B, F), strided
+    eps_ptr,  # (B,), strided
+    out_ptr,  # (B, F), contiguous
+    n_rows,
+    n_cols,
+    stride_real_row,
+    stride_real_col,
+    stride_fake_row,
+    stride_fake_col,
+    stride_eps,
+    ROWS: tl.constexpr,
+    BLOCK_F: tl.constexpr,
+):
     rows, cols, row_mask, mask = _tile(n_rows, n_cols, ROWS, BLOCK_F)
     real = _load_tile(real_ptr, rows, cols, mask, stride_real_row, stride_real_col)
     fake = _load_tile(fake_ptr, rows, cols, mask, stride_fake_row, stride_fake_col)
@@ -71,11 +82,39 @@ def _interpolate_kernel(
 
 
 @triton.jit
+def _sum_squares_kernel(
+    grad_ptr,  # (B, F), strided
+    partial_ptr,  # (B, cdiv(F, BLOCK_F)) float32, contiguous
+    n_rows,
+    n_cols,
+    stride_row,
+    stride_col,
+    ROWS: tl.constexpr,
+    BLOCK_F: tl.constexpr,
+):
+    rows, cols, row_mask, mask = _tile(n_rows, n_cols, ROWS, BLOCK_F)
+    grad = _load_tile(grad_ptr, rows, cols, mask, stride_row, stride_col)
+    # This tile writes one column of the partial sums.
+    partial_offsets = rows * tl.num_programs(1) + tl.program_id(1)
+    tl.store(partial_ptr + partial_offsets, tl.sum(grad * grad, axis=1), mask=row_mask)
+
+
+@triton.jit
 def _interpolate_backward_kernel(
-    grad_ptr, eps_ptr, grad_real_ptr, grad_fake_ptr, n_rows, n_cols, stride_grad_row,
-    stride_grad_col, stride_eps, NEED_REAL: tl.constexpr, NEED_FAKE: tl.constexpr,
-    ROWS: tl.constexpr, BLOCK_F: tl.constexpr,
-):  # fmt: skip
+    grad_ptr,  # (B, F), strided
+    eps_ptr,  # (B,), strided
+    grad_real_ptr,  # (B, F), contiguous; unused unless NEED_REAL
+    grad_fake_ptr,  # (B, F), contiguous; unused unless NEED_FAKE
+    n_rows,
+    n_cols,
+    stride_grad_row,
+    stride_grad_col,
+    stride_eps,
+    NEED_REAL: tl.constexpr,
+    NEED_FAKE: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK_F: tl.constexpr,
+):
     rows, cols, row_mask, mask = _tile(n_rows, n_cols, ROWS, BLOCK_F)
     grad = _load_tile(grad_ptr, rows, cols, mask, stride_grad_row, stride_grad_col)
     eps = tl.load(eps_ptr + rows * stride_eps, mask=row_mask, other=0.0).to(tl.float32)
@@ -87,22 +126,21 @@ def _interpolate_backward_kernel(
 
 
 @triton.jit
-def _sum_squares_kernel(
-    grad_ptr, partial_ptr, n_rows, n_cols, stride_row, stride_col, ROWS: tl.constexpr,
-    BLOCK_F: tl.constexpr,
-):  # fmt: skip
-    rows, cols, row_mask, mask = _tile(n_rows, n_cols, ROWS, BLOCK_F)
-    grad = _load_tile(grad_ptr, rows, cols, mask, stride_row, stride_col)
-    # partial is (B, cdiv(F, BLOCK_F)), contiguous: this tile writes one column of it.
-    partial_offsets = rows * tl.num_programs(1) + tl.program_id(1)
-    tl.store(partial_ptr + partial_offsets, tl.sum(grad * grad, axis=1), mask=row_mask)
-
-
-@triton.jit
 def _penalty_backward_kernel(
-    grad_ptr, norms_ptr, upstream_ptr, out_ptr, n_rows, n_cols, stride_row, stride_col,
-    target, scale, ONE_SIDED: tl.constexpr, ROWS: tl.constexpr, BLOCK_F: tl.constexpr,
-):  # fmt: skip
+    grad_ptr,  # (B, F), strided
+    norms_ptr,  # (B,) float32, contiguous
+    upstream_ptr,  # () the loss's upstream gradient
+    out_ptr,  # (B, F), contiguous
+    n_rows,
+    n_cols,
+    stride_row,
+    stride_col,
+    target,
+    scale,
+    ONE_SIDED: tl.constexpr,
+    ROWS: tl.constexpr,
+    BLOCK_F: tl.constexpr,
+):
     # d/dg_i of scale / 2 * excess_i^2 = scale * excess_i / ||g_i|| * g_i, taken as 0 for a
     # zero row (its norm's subgradient), so a zero gradient never turns into NaN.
     rows, cols, row_mask, mask = _tile(n_rows, n_cols, ROWS, BLOCK_F)
@@ -144,9 +182,20 @@ def interpolate_forward(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tenso
     grid, rows, block_f = _grid(n_rows, n_cols)
     with device_guard(real):
         wrap_triton(_interpolate_kernel)[grid](
-            r, f, eps, out, n_rows, n_cols, r.stride(0), r.stride(1), f.stride(0), f.stride(1),
-            eps.stride(0), ROWS=rows, BLOCK_F=block_f,
-        )  # fmt: skip
+            real_ptr=r,
+            fake_ptr=f,
+            eps_ptr=eps,
+            out_ptr=out,
+            n_rows=n_rows,
+            n_cols=n_cols,
+            stride_real_row=r.stride(0),
+            stride_real_col=r.stride(1),
+            stride_fake_row=f.stride(0),
+            stride_fake_col=f.stride(1),
+            stride_eps=eps.stride(0),
+            ROWS=rows,
+            BLOCK_F=block_f,
+        )
     return out
 
 
@@ -165,10 +214,20 @@ def interpolate_backward(
     grid, rows, block_f = _grid(n_rows, n_cols)
     with device_guard(grad):
         wrap_triton(_interpolate_backward_kernel)[grid](
-            g, eps, grad_real, grad_fake, n_rows, n_cols, g.stride(0), g.stride(1),
-            eps.stride(0), NEED_REAL=need_real, NEED_FAKE=need_fake, ROWS=rows,
+            grad_ptr=g,
+            eps_ptr=eps,
+            grad_real_ptr=grad_real,
+            grad_fake_ptr=grad_fake,
+            n_rows=n_rows,
+            n_cols=n_cols,
+            stride_grad_row=g.stride(0),
+            stride_grad_col=g.stride(1),
+            stride_eps=eps.stride(0),
+            NEED_REAL=need_real,
+            NEED_FAKE=need_fake,
+            ROWS=rows,
             BLOCK_F=block_f,
-        )  # fmt: skip
+        )
     return grad_real, grad_fake
 
 
@@ -181,7 +240,14 @@ def gradient_norms(gradients: torch.Tensor) -> torch.Tensor:
     partial = new_empty((n_rows, grid[1]), torch.float32, gradients.device)
     with device_guard(gradients):
         wrap_triton(_sum_squares_kernel)[grid](
-            g, partial, n_rows, n_cols, g.stride(0), g.stride(1), ROWS=rows, BLOCK_F=block_f
+            grad_ptr=g,
+            partial_ptr=partial,
+            n_rows=n_rows,
+            n_cols=n_cols,
+            stride_row=g.stride(0),
+            stride_col=g.stride(1),
+            ROWS=rows,
+            BLOCK_F=block_f,
         )
     return partial.sum(dim=1).sqrt()
 
@@ -202,9 +268,20 @@ def gradient_penalty_backward(
     grid, rows, block_f = _grid(n_rows, n_cols)
     with device_guard(gradients):
         wrap_triton(_penalty_backward_kernel)[grid](
-            g, norms, upstream, out, n_rows, n_cols, g.stride(0), g.stride(1), float(target),
-            2.0 * weight / n_rows, ONE_SIDED=one_sided, ROWS=rows, BLOCK_F=block_f,
-        )  # fmt: skip
+            grad_ptr=g,
+            norms_ptr=norms,
+            upstream_ptr=upstream,
+            out_ptr=out,
+            n_rows=n_rows,
+            n_cols=n_cols,
+            stride_row=g.stride(0),
+            stride_col=g.stride(1),
+            target=float(target),
+            scale=2.0 * weight / n_rows,
+            ONE_SIDED=one_sided,
+            ROWS=rows,
+            BLOCK_F=block_f,
+        )
     return out
 
 
@@ -248,20 +325,24 @@ class GradientPenaltyTriton(torch.autograd.Function):
 
 # Representative compilations for profiling.aot: short rows (whole rows per tile) in float32 and
 # long rows (one chunk per tile) in bfloat16.
+_AOT_KERNELS = (
+    (_interpolate_kernel, ("real_ptr", "fake_ptr", "eps_ptr", "out_ptr"), {}),
+    (_sum_squares_kernel, ("grad_ptr",), {}),
+    (
+        _interpolate_backward_kernel,
+        ("grad_ptr", "eps_ptr", "grad_real_ptr", "grad_fake_ptr"),
+        dict(NEED_REAL=True, NEED_FAKE=True),
+    ),
+    (_penalty_backward_kernel, ("grad_ptr", "upstream_ptr", "out_ptr"), dict(ONE_SIDED=False)),
+)
 AOT_CONFIGS = [
     AotConfig(
         kernel,
         constexprs=dict(ROWS=rows, BLOCK_F=block_f, **flags),
-        types={name: dtype for name in pointers} | {"target": "fp32", "scale": "fp32"},
+        types=dict.fromkeys(pointers, dtype) | {"target": "fp32", "scale": "fp32"},
         label=f"F={n_cols} {dtype[1:]}",
     )
-    for kernel, pointers, flags in (
-        (_interpolate_kernel, ("real_ptr", "fake_ptr", "eps_ptr", "out_ptr"), {}),
-        (_interpolate_backward_kernel, ("grad_ptr", "eps_ptr", "grad_real_ptr", "grad_fake_ptr"),
-         dict(NEED_REAL=True, NEED_FAKE=True)),
-        (_sum_squares_kernel, ("grad_ptr",), {}),
-        (_penalty_backward_kernel, ("grad_ptr", "upstream_ptr", "out_ptr"), dict(ONE_SIDED=False)),
-    )
+    for kernel, pointers, flags in _AOT_KERNELS
     for n_cols, dtype in ((64, "*fp32"), (3 * 256 * 256, "*bf16"))
     for rows, block_f in [_settings(n_cols)]
-]  # fmt: skip
+]

@@ -34,7 +34,6 @@ float32 accumulator and are returned in their dtype.
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import torch
@@ -42,13 +41,26 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .utils import AotConfig, device_guard, new_empty
+from .utils import AotConfig, device_guard, interpreter_enabled, new_empty
 
-ACT_NONE, ACT_RELU, ACT_GELU, ACT_TANH, ACT_ELU, ACT_SILU = range(6)
-ACTIVATION_CODES = {None: ACT_NONE, "relu": ACT_RELU, "gelu": ACT_GELU, "tanh": ACT_TANH,
-                    "elu": ACT_ELU, "silu": ACT_SILU}  # fmt: skip
+# Activation codes: tl.constexpr, because jit code reads only constexpr globals; the launchers
+# pass their plain values.
+ACT_NONE = tl.constexpr(0)
+ACT_RELU = tl.constexpr(1)
+ACT_GELU = tl.constexpr(2)
+ACT_TANH = tl.constexpr(3)
+ACT_ELU = tl.constexpr(4)
+ACT_SILU = tl.constexpr(5)
+ACTIVATION_CODES = {
+    None: ACT_NONE.value,
+    "relu": ACT_RELU.value,
+    "gelu": ACT_GELU.value,
+    "tanh": ACT_TANH.value,
+    "elu": ACT_ELU.value,
+    "silu": ACT_SILU.value,
+}
 # Activations whose derivative is a function of the pre-activation only (not of the output).
-NEEDS_PRE_ACTIVATION = (ACT_GELU, ACT_SILU)
+NEEDS_PRE_ACTIVATION = (ACT_GELU.value, ACT_SILU.value)
 # Degrees given to padding lanes: an output lane of degree -2^30 connects to nothing, an input
 # lane of degree 2^30 to nothing, so padding never keeps a tile alive.
 NEVER_OUT = tl.constexpr(-(2**30))
@@ -86,15 +98,15 @@ def _operand(v, UPCAST: tl.constexpr):
 
 @triton.jit
 def _activation(z, ACT: tl.constexpr):
-    if ACT == 1:  # relu
+    if ACT == ACT_RELU:
         return tl.maximum(z, 0.0)
-    elif ACT == 2:  # gelu, exact (erf) form as F.gelu's default
+    elif ACT == ACT_GELU:  # exact (erf) form, as F.gelu's default
         return 0.5 * z * (1.0 + tl.erf(z * 0.7071067811865476))
-    elif ACT == 3:  # tanh
+    elif ACT == ACT_TANH:
         return 2.0 * tl.sigmoid(2.0 * z) - 1.0
-    elif ACT == 4:  # elu, alpha = 1
+    elif ACT == ACT_ELU:  # alpha = 1
         return tl.where(z > 0.0, z, tl.exp(tl.minimum(z, 0.0)) - 1.0)
-    elif ACT == 5:  # silu
+    elif ACT == ACT_SILU:
         return z * tl.sigmoid(z)
     else:
         return z
@@ -104,41 +116,98 @@ def _activation(z, ACT: tl.constexpr):
 def _activation_grad(v, ACT: tl.constexpr):
     """act'(z) from ``v``: the output y for relu, tanh, elu; the pre-activation z for gelu,
     silu (NEEDS_PRE_ACTIVATION)."""
-    if ACT == 1:
+    if ACT == ACT_RELU:
         return tl.where(v > 0.0, 1.0, 0.0)
-    elif ACT == 2:
+    elif ACT == ACT_GELU:
         cdf = 0.5 * (1.0 + tl.erf(v * 0.7071067811865476))
         return cdf + v * tl.exp(-0.5 * v * v) * 0.3989422804014327
-    elif ACT == 3:
+    elif ACT == ACT_TANH:
         return 1.0 - v * v
-    elif ACT == 4:
+    elif ACT == ACT_ELU:
         return tl.where(v > 0.0, 1.0, v + 1.0)
-    else:  # silu
+    else:  # ACT_SILU
         s = tl.sigmoid(v)
         return s * (1.0 + v * (1.0 - s))
 
 
 @triton.jit
-def _load_grad(g_ptr, v_ptr, rows, cols, mask, stride_gm, stride_gn, stride_vm, stride_vn,
-               ACT: tl.constexpr):  # fmt: skip
-    """g = grad_y * act'(v) on a [rows, cols] tile, in float32 (zero outside ``mask``)."""
-    g = tl.load(g_ptr + rows[:, None] * stride_gm + cols[None, :] * stride_gn, mask=mask,
-                other=0.0).to(tl.float32)  # fmt: skip
-    if ACT != 0:
-        v = tl.load(v_ptr + rows[:, None] * stride_vm + cols[None, :] * stride_vn, mask=mask,
-                    other=0.0).to(tl.float32)  # fmt: skip
-        g = g * _activation_grad(v, ACT)
+def _load_block(ptr, rows, cols, row_mask, col_mask, stride_row, stride_col):
+    """A [len(rows), len(cols)] tile of a strided matrix (zero outside the masks)."""
+    mask = row_mask[:, None] & col_mask[None, :]
+    return tl.load(
+        ptr + rows[:, None] * stride_row + cols[None, :] * stride_col, mask=mask, other=0.0
+    )
+
+
+@triton.jit
+def _load_weight(
+    w_ptr,  # (N, K), strided
+    cols,
+    ks,
+    col_mask,
+    k_mask,
+    out_deg,
+    in_deg,
+    stride_wn,
+    stride_wk,
+    STRICT: tl.constexpr,
+):
+    """The [len(cols), len(ks)] tile of W * M: masked-off weights are not even read (the mask
+    is the load's predicate)."""
+    mask = _connected(out_deg, in_deg, STRICT) & col_mask[:, None] & k_mask[None, :]
+    return tl.load(
+        w_ptr + cols[:, None] * stride_wn + ks[None, :] * stride_wk, mask=mask, other=0.0
+    )
+
+
+@triton.jit
+def _load_grad(
+    g_ptr,  # (M, N) upstream gradient, strided
+    v_ptr,  # (M, N) saved y or z, strided; unused when ACT is ACT_NONE
+    rows,
+    cols,
+    row_mask,
+    col_mask,
+    stride_gm,
+    stride_gn,
+    stride_vm,
+    stride_vn,
+    ACT: tl.constexpr,
+):
+    """g = grad_y * act'(v) on a [rows, cols] tile, in float32 (zero outside the masks)."""
+    g = _load_block(g_ptr, rows, cols, row_mask, col_mask, stride_gm, stride_gn).to(tl.float32)
+    if ACT != ACT_NONE:
+        v = _load_block(v_ptr, rows, cols, row_mask, col_mask, stride_vm, stride_vn)
+        g = g * _activation_grad(v.to(tl.float32), ACT)
     return g
 
 
 @triton.jit
 def _masked_linear_forward_kernel(
-    x_ptr, w_ptr, b_ptr, in_deg_ptr, out_deg_ptr, y_ptr, z_ptr,
-    M, N, K, stride_xm, stride_xk, stride_wn, stride_wk,
-    HAS_BIAS: tl.constexpr, STRICT: tl.constexpr, ACT: tl.constexpr, STORE_PRE: tl.constexpr,
-    PRECISION: tl.constexpr, UPCAST: tl.constexpr, BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    x_ptr,  # (M, K), strided
+    w_ptr,  # (N, K), strided
+    b_ptr,  # (N,); unused unless HAS_BIAS
+    in_deg_ptr,  # (K,) int32
+    out_deg_ptr,  # (N,) int32
+    y_ptr,  # (M, N), contiguous
+    z_ptr,  # (M, N) pre-activation, contiguous; unused unless STORE_PRE
+    M,
+    N,
+    K,
+    stride_xm,
+    stride_xk,
+    stride_wn,
+    stride_wk,
+    HAS_BIAS: tl.constexpr,
+    STRICT: tl.constexpr,
+    ACT: tl.constexpr,
+    STORE_PRE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_mask = rows < M
@@ -150,14 +219,12 @@ def _masked_linear_forward_kernel(
         k_mask = ks < K
         in_deg = tl.load(in_deg_ptr + ks, mask=k_mask, other=NEVER_IN)
         if _live(out_deg, in_deg, STRICT):
-            x = tl.load(x_ptr + rows[:, None] * stride_xm + ks[None, :] * stride_xk,
-                        mask=row_mask[:, None] & k_mask[None, :], other=0.0)  # fmt: skip
-            # masked-off weights are not even read: the mask is the load's predicate
-            w_mask = _connected(out_deg, in_deg, STRICT) & col_mask[:, None] & k_mask[None, :]
-            w = tl.load(w_ptr + cols[:, None] * stride_wn + ks[None, :] * stride_wk,
-                        mask=w_mask, other=0.0)  # fmt: skip
-            acc = tl.dot(_operand(x, UPCAST), tl.trans(_operand(w, UPCAST)), acc,
-                         input_precision=PRECISION)  # fmt: skip
+            x = _load_block(x_ptr, rows, ks, row_mask, k_mask, stride_xm, stride_xk)
+            w = _load_weight(
+                w_ptr, cols, ks, col_mask, k_mask, out_deg, in_deg, stride_wn, stride_wk, STRICT
+            )
+            x, w = _operand(x, UPCAST), _operand(w, UPCAST)
+            acc = tl.dot(x, tl.trans(w), acc, input_precision=PRECISION)
     if HAS_BIAS:
         acc += tl.load(b_ptr + cols, mask=col_mask, other=0.0).to(tl.float32)[None, :]
     offsets = rows[:, None] * N + cols[None, :]
@@ -170,11 +237,29 @@ def _masked_linear_forward_kernel(
 
 @triton.jit
 def _masked_linear_grad_input_kernel(
-    g_ptr, v_ptr, w_ptr, in_deg_ptr, out_deg_ptr, gx_ptr,
-    M, N, K, stride_gm, stride_gn, stride_vm, stride_vn, stride_wn, stride_wk,
-    STRICT: tl.constexpr, ACT: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    g_ptr,  # (M, N) upstream gradient, strided
+    v_ptr,  # (M, N) saved y or z, strided; unused when ACT is ACT_NONE
+    w_ptr,  # (N, K), strided
+    in_deg_ptr,  # (K,) int32
+    out_deg_ptr,  # (N,) int32
+    gx_ptr,  # (M, K), contiguous
+    M,
+    N,
+    K,
+    stride_gm,
+    stride_gn,
+    stride_vm,
+    stride_vn,
+    stride_wn,
+    stride_wk,
+    STRICT: tl.constexpr,
+    ACT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     ks = tl.program_id(1).to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
     row_mask = rows < M
@@ -186,25 +271,56 @@ def _masked_linear_grad_input_kernel(
         col_mask = cols < N
         out_deg = tl.load(out_deg_ptr + cols, mask=col_mask, other=NEVER_OUT)
         if _live(out_deg, in_deg, STRICT):
-            g = _load_grad(g_ptr, v_ptr, rows, cols, row_mask[:, None] & col_mask[None, :],
-                           stride_gm, stride_gn, stride_vm, stride_vn, ACT)  # fmt: skip
-            w_mask = _connected(out_deg, in_deg, STRICT) & col_mask[:, None] & k_mask[None, :]
-            w = tl.load(w_ptr + cols[:, None] * stride_wn + ks[None, :] * stride_wk,
-                        mask=w_mask, other=0.0)  # fmt: skip
-            acc = tl.dot(_operand(g.to(w.dtype), UPCAST), _operand(w, UPCAST), acc,
-                         input_precision=PRECISION)  # fmt: skip
+            g = _load_grad(
+                g_ptr,
+                v_ptr,
+                rows,
+                cols,
+                row_mask,
+                col_mask,
+                stride_gm,
+                stride_gn,
+                stride_vm,
+                stride_vn,
+                ACT,
+            )
+            w = _load_weight(
+                w_ptr, cols, ks, col_mask, k_mask, out_deg, in_deg, stride_wn, stride_wk, STRICT
+            )
+            g, w = _operand(g.to(w.dtype), UPCAST), _operand(w, UPCAST)
+            acc = tl.dot(g, w, acc, input_precision=PRECISION)
     offsets = rows[:, None] * K + ks[None, :]
-    tl.store(gx_ptr + offsets, acc.to(gx_ptr.dtype.element_ty),
-             mask=row_mask[:, None] & k_mask[None, :])  # fmt: skip
+    mask = row_mask[:, None] & k_mask[None, :]
+    tl.store(gx_ptr + offsets, acc.to(gx_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _masked_linear_grad_weight_kernel(
-    g_ptr, v_ptr, x_ptr, in_deg_ptr, out_deg_ptr, gw_ptr, gb_ptr,
-    M, N, K, stride_gm, stride_gn, stride_vm, stride_vn, stride_xm, stride_xk,
-    HAS_BIAS: tl.constexpr, STRICT: tl.constexpr, ACT: tl.constexpr, PRECISION: tl.constexpr,
-    UPCAST: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    g_ptr,  # (M, N) upstream gradient, strided
+    v_ptr,  # (M, N) saved y or z, strided; unused when ACT is ACT_NONE
+    x_ptr,  # (M, K), strided
+    in_deg_ptr,  # (K,) int32
+    out_deg_ptr,  # (N,) int32
+    gw_ptr,  # (N, K), contiguous
+    gb_ptr,  # (N,); unused unless HAS_BIAS
+    M,
+    N,
+    K,
+    stride_gm,
+    stride_gn,
+    stride_vm,
+    stride_vn,
+    stride_xm,
+    stride_xk,
+    HAS_BIAS: tl.constexpr,
+    STRICT: tl.constexpr,
+    ACT: tl.constexpr,
+    PRECISION: tl.constexpr,
+    UPCAST: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid_k = tl.program_id(1)
     cols = tl.program_id(0).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     ks = pid_k.to(tl.int64) * BLOCK_K + tl.arange(0, BLOCK_K)
@@ -223,18 +339,28 @@ def _masked_linear_grad_weight_kernel(
         for m0 in range(0, M, BLOCK_M):
             rows = m0 + tl.arange(0, BLOCK_M)
             row_mask = rows < M
-            g = _load_grad(g_ptr, v_ptr, rows, cols, row_mask[:, None] & col_mask[None, :],
-                           stride_gm, stride_gn, stride_vm, stride_vn, ACT)  # fmt: skip
+            g = _load_grad(
+                g_ptr,
+                v_ptr,
+                rows,
+                cols,
+                row_mask,
+                col_mask,
+                stride_gm,
+                stride_gn,
+                stride_vm,
+                stride_vn,
+                ACT,
+            )
             if HAS_BIAS:
                 acc_b += tl.sum(g, axis=0)
-            x = tl.load(x_ptr + rows[:, None] * stride_xm + ks[None, :] * stride_xk,
-                        mask=row_mask[:, None] & k_mask[None, :], other=0.0)  # fmt: skip
-            acc = tl.dot(tl.trans(_operand(g.to(x.dtype), UPCAST)), _operand(x, UPCAST), acc,
-                         input_precision=PRECISION)  # fmt: skip
+            x = _load_block(x_ptr, rows, ks, row_mask, k_mask, stride_xm, stride_xk)
+            g, x = _operand(g.to(x.dtype), UPCAST), _operand(x, UPCAST)
+            acc = tl.dot(tl.trans(g), x, acc, input_precision=PRECISION)
     acc = tl.where(_connected(out_deg, in_deg, STRICT), acc, 0.0)
     offsets = cols[:, None] * K + ks[None, :]
-    tl.store(gw_ptr + offsets, acc.to(gw_ptr.dtype.element_ty),
-             mask=col_mask[:, None] & k_mask[None, :])  # fmt: skip
+    mask = col_mask[:, None] & k_mask[None, :]
+    tl.store(gw_ptr + offsets, acc.to(gw_ptr.dtype.element_ty), mask=mask)
     if HAS_BIAS:
         if pid_k == 0:
             tl.store(gb_ptr + cols, acc_b.to(gb_ptr.dtype.element_ty), mask=col_mask)
@@ -276,13 +402,26 @@ def tile_skip_fraction(
 
 
 def _upcast(dtype: torch.dtype) -> bool:
-    return dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    return dtype == torch.bfloat16 and interpreter_enabled()
 
 
 def _precision(dtype: torch.dtype) -> str:
     if dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32:
         return "tf32"
     return "ieee"
+
+
+def _dot_settings(dtype: torch.dtype, m: int, n: int, k: int) -> dict:
+    """The constexprs the three kernels share: tl.dot's precision and operand upcast, and the
+    block sizes (:func:`block_settings`)."""
+    block_m, block_n, block_k = block_settings(m, n, k)
+    return dict(
+        PRECISION=_precision(dtype),
+        UPCAST=_upcast(dtype),
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        BLOCK_K=block_k,
+    )
 
 
 @triton_op("fastgen::masked_linear_forward", mutates_args=())
@@ -306,16 +445,30 @@ def masked_linear_forward(
         return y, z
     # a vector of N elements, read with unit stride: a copy when strided costs nothing
     bias = None if bias is None else bias.contiguous()
-    block_m, block_n, block_k = block_settings(m, n, k)
-    grid = (triton.cdiv(m, block_m), triton.cdiv(n, block_n))
+    settings = _dot_settings(x.dtype, m, n, k)
+    grid = (triton.cdiv(m, settings["BLOCK_M"]), triton.cdiv(n, settings["BLOCK_N"]))
     with device_guard(x):
         wrap_triton(_masked_linear_forward_kernel)[grid](
-            x, weight, weight if bias is None else bias, in_degrees, out_degrees, y,
-            z if store_pre else y, m, n, k, x.stride(0), x.stride(1), weight.stride(0),
-            weight.stride(1), HAS_BIAS=bias is not None, STRICT=strict, ACT=activation,
-            STORE_PRE=store_pre, PRECISION=_precision(x.dtype), UPCAST=_upcast(x.dtype),
-            BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k,
-        )  # fmt: skip
+            x_ptr=x,
+            w_ptr=weight,
+            b_ptr=weight if bias is None else bias,
+            in_deg_ptr=in_degrees,
+            out_deg_ptr=out_degrees,
+            y_ptr=y,
+            z_ptr=z if store_pre else y,
+            M=m,
+            N=n,
+            K=k,
+            stride_xm=x.stride(0),
+            stride_xk=x.stride(1),
+            stride_wn=weight.stride(0),
+            stride_wk=weight.stride(1),
+            HAS_BIAS=bias is not None,
+            STRICT=strict,
+            ACT=activation,
+            STORE_PRE=store_pre,
+            **settings,
+        )
     return y, z
 
 
@@ -337,15 +490,29 @@ def masked_linear_grad_input(
         return grad_x
     if n == 0:
         return grad_x.zero_()
-    block_m, block_n, block_k = block_settings(m, n, k)
-    grid = (triton.cdiv(m, block_m), triton.cdiv(k, block_k))
+    settings = _dot_settings(grad.dtype, m, n, k)
+    grid = (triton.cdiv(m, settings["BLOCK_M"]), triton.cdiv(k, settings["BLOCK_K"]))
     with device_guard(grad):
         wrap_triton(_masked_linear_grad_input_kernel)[grid](
-            grad, saved, weight, in_degrees, out_degrees, grad_x, m, n, k, grad.stride(0),
-            grad.stride(1), saved.stride(0), saved.stride(1), weight.stride(0),
-            weight.stride(1), STRICT=strict, ACT=activation, PRECISION=_precision(grad.dtype),
-            UPCAST=_upcast(grad.dtype), BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k,
-        )  # fmt: skip
+            g_ptr=grad,
+            v_ptr=saved,
+            w_ptr=weight,
+            in_deg_ptr=in_degrees,
+            out_deg_ptr=out_degrees,
+            gx_ptr=grad_x,
+            M=m,
+            N=n,
+            K=k,
+            stride_gm=grad.stride(0),
+            stride_gn=grad.stride(1),
+            stride_vm=saved.stride(0),
+            stride_vn=saved.stride(1),
+            stride_wn=weight.stride(0),
+            stride_wk=weight.stride(1),
+            STRICT=strict,
+            ACT=activation,
+            **settings,
+        )
     return grad_x
 
 
@@ -368,16 +535,31 @@ def masked_linear_grad_weight(
     grad_b = new_empty((n,) if has_bias else (0,), x.dtype, x.device)
     if n == 0 or (k == 0 and not has_bias):
         return grad_w, grad_b
-    block_m, block_n, block_k = block_settings(m, n, k)
-    grid = (triton.cdiv(n, block_n), max(1, triton.cdiv(k, block_k)))
+    settings = _dot_settings(x.dtype, m, n, k)
+    grid = (triton.cdiv(n, settings["BLOCK_N"]), max(1, triton.cdiv(k, settings["BLOCK_K"])))
     with device_guard(grad):
         wrap_triton(_masked_linear_grad_weight_kernel)[grid](
-            grad, saved, x, in_degrees, out_degrees, grad_w, grad_b if has_bias else grad_w,
-            m, n, k, grad.stride(0), grad.stride(1), saved.stride(0), saved.stride(1),
-            x.stride(0), x.stride(1), HAS_BIAS=has_bias, STRICT=strict, ACT=activation,
-            PRECISION=_precision(x.dtype), UPCAST=_upcast(x.dtype), BLOCK_M=block_m,
-            BLOCK_N=block_n, BLOCK_K=block_k,
-        )  # fmt: skip
+            g_ptr=grad,
+            v_ptr=saved,
+            x_ptr=x,
+            in_deg_ptr=in_degrees,
+            out_deg_ptr=out_degrees,
+            gw_ptr=grad_w,
+            gb_ptr=grad_b if has_bias else grad_w,
+            M=m,
+            N=n,
+            K=k,
+            stride_gm=grad.stride(0),
+            stride_gn=grad.stride(1),
+            stride_vm=saved.stride(0),
+            stride_vn=saved.stride(1),
+            stride_xm=x.stride(0),
+            stride_xk=x.stride(1),
+            HAS_BIAS=has_bias,
+            STRICT=strict,
+            ACT=activation,
+            **settings,
+        )
     return grad_w, grad_b
 
 
@@ -393,9 +575,10 @@ class MaskedLinearTriton(torch.autograd.Function):
         store_pre = code in NEEDS_PRE_ACTIVATION and any(ctx.needs_input_grad[:3])
         # the kernels read the degrees with unit stride (vectors: copies cost nothing)
         in_degrees, out_degrees = in_degrees.contiguous(), out_degrees.contiguous()
-        y, z = masked_linear_forward(x, weight, bias, in_degrees, out_degrees, strict, code,
-                                     store_pre)  # fmt: skip
-        saved = z if store_pre else (y if code != ACT_NONE else None)
+        y, z = masked_linear_forward(
+            x, weight, bias, in_degrees, out_degrees, strict, code, store_pre
+        )
+        saved = z if store_pre else (y if code != ACT_NONE.value else None)
         ctx.save_for_backward(x, weight, in_degrees, out_degrees, saved)
         ctx.settings = (bool(strict), code, bias is not None)
         return y
@@ -409,11 +592,13 @@ class MaskedLinearTriton(torch.autograd.Function):
         saved = grad_y if saved is None else saved
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = masked_linear_grad_input(grad_y, saved, weight, in_degrees, out_degrees,
-                                              strict, code)  # fmt: skip
+            grad_x = masked_linear_grad_input(
+                grad_y, saved, weight, in_degrees, out_degrees, strict, code
+            )
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            grad_w, grad_b = masked_linear_grad_weight(grad_y, saved, x, in_degrees, out_degrees,
-                                                       has_bias, strict, code)  # fmt: skip
+            grad_w, grad_b = masked_linear_grad_weight(
+                grad_y, saved, x, in_degrees, out_degrees, has_bias, strict, code
+            )
             grad_b = grad_b if has_bias else None
         return grad_x, grad_w, grad_b, None, None, None, None
 
@@ -421,16 +606,27 @@ class MaskedLinearTriton(torch.autograd.Function):
 def masked_linear_triton(x, weight, bias, in_degrees, out_degrees, strict, activation):
     """Same contract as ``fastgen.reference.masked_linear.masked_linear``, with int32 degrees
     in place of the mask; ``x (..., K)`` is viewed as 2-D outside the autograd Function."""
-    y = MaskedLinearTriton.apply(x.reshape(-1, x.shape[-1]), weight, bias, in_degrees,
-                                 out_degrees, strict, activation)  # fmt: skip
+    y = MaskedLinearTriton.apply(
+        x.reshape(-1, x.shape[-1]), weight, bias, in_degrees, out_degrees, strict, activation
+    )
     return y.view(*x.shape[:-1], weight.shape[0])
 
 
 # Representative compilations for profiling.aot: a hidden layer (256 -> 256, relu / gelu with
 # its pre-activation) in float32 and bfloat16, and the strict output layer.
 _DEGREE_TYPES = {"in_deg_ptr": "*i32", "out_deg_ptr": "*i32"}
-_VALUE_POINTERS = ("x_ptr", "w_ptr", "b_ptr", "y_ptr", "z_ptr", "g_ptr", "v_ptr", "gx_ptr",
-                   "gw_ptr", "gb_ptr")  # fmt: skip
+_VALUE_POINTERS = (
+    "x_ptr",
+    "w_ptr",
+    "b_ptr",
+    "y_ptr",
+    "z_ptr",
+    "g_ptr",
+    "v_ptr",
+    "gx_ptr",
+    "gw_ptr",
+    "gb_ptr",
+)
 
 
 def _aot(kernel, dtype, label, **constexprs):
@@ -446,35 +642,57 @@ def _aot(kernel, dtype, label, **constexprs):
             "BLOCK_N": block_n,
             "BLOCK_K": block_k,
             **constexprs,
-        },  # fmt: skip
+        },
         types=types,
         label=f"{label} {dtype}",
     )
 
 
+# The hidden layers' flags; the output layer is strict, without activation.
+_HIDDEN = dict(HAS_BIAS=True, STRICT=False)
+_OUTPUT = dict(HAS_BIAS=True, STRICT=True, ACT=ACT_NONE.value)
 AOT_CONFIGS = [
     # float32 with torch.backends.cuda.matmul.allow_tf32: the tensor-core path of float32
-    _aot(_masked_linear_forward_kernel, "fp32", "hidden relu tf32", HAS_BIAS=True,
-         STRICT=False, ACT=ACT_RELU, STORE_PRE=False, PRECISION="tf32"),  # fmt: skip
+    _aot(
+        _masked_linear_forward_kernel,
+        "fp32",
+        "hidden relu tf32",
+        **_HIDDEN,
+        ACT=ACT_RELU.value,
+        STORE_PRE=False,
+        PRECISION="tf32",
+    ),
 ] + [
     config
     for dtype in ("fp32", "bf16")
     for config in (
-        _aot(_masked_linear_forward_kernel, dtype, "hidden relu", HAS_BIAS=True, STRICT=False,
-             ACT=ACT_RELU, STORE_PRE=False),
-        _aot(_masked_linear_forward_kernel, dtype, "output strict", HAS_BIAS=True, STRICT=True,
-             ACT=ACT_NONE, STORE_PRE=False),
-        _aot(_masked_linear_forward_kernel, dtype, "hidden gelu", HAS_BIAS=True, STRICT=False,
-             ACT=ACT_GELU, STORE_PRE=True),
-        _aot(_masked_linear_grad_input_kernel, dtype, "hidden tanh", STRICT=False,
-             ACT=ACT_TANH),
-        _aot(_masked_linear_grad_input_kernel, dtype, "hidden silu", STRICT=False,
-             ACT=ACT_SILU),
-        _aot(_masked_linear_grad_weight_kernel, dtype, "hidden elu", HAS_BIAS=True,
-             STRICT=False, ACT=ACT_ELU),
-        _aot(_masked_linear_grad_weight_kernel, dtype, "output strict", HAS_BIAS=True,
-             STRICT=True, ACT=ACT_NONE),
-        _aot(_masked_linear_grad_weight_kernel, dtype, "hidden gelu", HAS_BIAS=True,
-             STRICT=False, ACT=ACT_GELU),
+        _aot(
+            _masked_linear_forward_kernel,
+            dtype,
+            "hidden relu",
+            **_HIDDEN,
+            ACT=ACT_RELU.value,
+            STORE_PRE=False,
+        ),
+        _aot(_masked_linear_forward_kernel, dtype, "output strict", **_OUTPUT, STORE_PRE=False),
+        _aot(
+            _masked_linear_forward_kernel,
+            dtype,
+            "hidden gelu",
+            **_HIDDEN,
+            ACT=ACT_GELU.value,
+            STORE_PRE=True,
+        ),
+        _aot(
+            _masked_linear_grad_input_kernel, dtype, "hidden tanh", STRICT=False, ACT=ACT_TANH.value
+        ),
+        _aot(
+            _masked_linear_grad_input_kernel, dtype, "hidden silu", STRICT=False, ACT=ACT_SILU.value
+        ),
+        _aot(_masked_linear_grad_weight_kernel, dtype, "hidden elu", **_HIDDEN, ACT=ACT_ELU.value),
+        _aot(_masked_linear_grad_weight_kernel, dtype, "output strict", **_OUTPUT),
+        _aot(
+            _masked_linear_grad_weight_kernel, dtype, "hidden gelu", **_HIDDEN, ACT=ACT_GELU.value
+        ),
     )
-]  # fmt: skip
+]

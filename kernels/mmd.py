@@ -28,8 +28,11 @@ from torch.library import triton_op, wrap_triton
 from .tiles import _tile_matmul
 from .utils import AotConfig, device_guard, new_empty
 
-KERNEL_POLYNOMIAL, KERNEL_RBF = 0, 1
-KERNEL_CODES = {"polynomial": KERNEL_POLYNOMIAL, "rbf": KERNEL_RBF}
+# The KERNEL codes: tl.constexpr, because jit code reads only constexpr globals; the launcher
+# passes their plain values.
+KERNEL_POLYNOMIAL = tl.constexpr(0)
+KERNEL_RBF = tl.constexpr(1)
+KERNEL_CODES = {"polynomial": KERNEL_POLYNOMIAL.value, "rbf": KERNEL_RBF.value}
 BLOCK = 64
 BLOCK_K = 32
 NUM_WARPS = 8
@@ -37,11 +40,28 @@ NUM_WARPS = 8
 
 @triton.jit
 def _kernel_sum_kernel(
-    x_ptr, y_ptr, x_sq_ptr, y_sq_ptr, partial_ptr, n_x, n_y, d, stride_x_row, stride_x_col,
-    stride_y_row, stride_y_col, degree, gamma, coef0,
-    KERNEL: tl.constexpr, SYMMETRIC: tl.constexpr, INPUT_PRECISION: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    x_ptr,  # (N, D), strided
+    y_ptr,  # (M, D), strided
+    x_sq_ptr,  # (N,) float32 |x_i|^2; unused by the polynomial kernel
+    y_sq_ptr,  # (M,) float32 |y_j|^2; unused by the polynomial kernel
+    partial_ptr,  # (cdiv(N, BLOCK_M), cdiv(M, BLOCK_N)) float32, contiguous
+    n_x,
+    n_y,
+    d,
+    stride_x_row,
+    stride_x_col,
+    stride_y_row,
+    stride_y_col,
+    degree,
+    gamma,
+    coef0,
+    KERNEL: tl.constexpr,
+    SYMMETRIC: tl.constexpr,
+    INPUT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     partial = partial_ptr + pid_m.to(tl.int64) * tl.num_programs(1) + pid_n
@@ -53,15 +73,25 @@ def _kernel_sum_kernel(
     cols = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_mask = rows < n_x
     col_mask = cols < n_y
-    dots = _tile_matmul(x_ptr + rows[:, None] * stride_x_row, stride_x_col, row_mask,
-                        y_ptr + cols[None, :] * stride_y_row, stride_y_col, col_mask, d,
-                        INPUT_PRECISION, BLOCK_M, BLOCK_N, BLOCK_K)  # fmt: skip
-    if KERNEL == 0:  # polynomial
+    dots = _tile_matmul(
+        x_ptr + rows[:, None] * stride_x_row,
+        stride_x_col,
+        row_mask,
+        y_ptr + cols[None, :] * stride_y_row,
+        stride_y_col,
+        col_mask,
+        d,
+        INPUT_PRECISION,
+        BLOCK_M,
+        BLOCK_N,
+        BLOCK_K,
+    )
+    if KERNEL == KERNEL_POLYNOMIAL:
         base = gamma * dots + coef0
         values = base
         for _ in range(1, degree):
             values *= base
-    else:  # rbf
+    else:  # KERNEL_RBF
         x_sq = tl.load(x_sq_ptr + rows, mask=row_mask, other=0.0)
         y_sq = tl.load(y_sq_ptr + cols, mask=col_mask, other=0.0)
         distance = tl.maximum(x_sq[:, None] + y_sq[None, :] - 2.0 * dots, 0.0)
@@ -90,18 +120,36 @@ def _kernel_sum(
     partial = new_empty(grid, torch.float32, x.device)
     if partial.numel() == 0:
         return partial
-    if kernel == KERNEL_RBF:
+    if kernel == KERNEL_RBF.value:
         x_sq = x.float().square().sum(1)
         y_sq = x_sq if symmetric else y.float().square().sum(1)
     else:  # unused by the polynomial kernel
         x_sq = y_sq = partial
     with device_guard(x):
         wrap_triton(_kernel_sum_kernel)[grid](
-            x, y, x_sq, y_sq, partial, x.shape[0], y.shape[0], x.shape[1], *x.stride(),
-            *y.stride(), int(degree), float(gamma), float(coef0),
-            KERNEL=kernel, SYMMETRIC=symmetric, INPUT_PRECISION=input_precision, BLOCK_M=BLOCK,
-            BLOCK_N=BLOCK, BLOCK_K=BLOCK_K, num_warps=NUM_WARPS,
-        )  # fmt: skip
+            x_ptr=x,
+            y_ptr=y,
+            x_sq_ptr=x_sq,
+            y_sq_ptr=y_sq,
+            partial_ptr=partial,
+            n_x=x.shape[0],
+            n_y=y.shape[0],
+            d=x.shape[1],
+            stride_x_row=x.stride(0),
+            stride_x_col=x.stride(1),
+            stride_y_row=y.stride(0),
+            stride_y_col=y.stride(1),
+            degree=int(degree),
+            gamma=float(gamma),
+            coef0=float(coef0),
+            KERNEL=kernel,
+            SYMMETRIC=symmetric,
+            INPUT_PRECISION=input_precision,
+            BLOCK_M=BLOCK,
+            BLOCK_N=BLOCK,
+            BLOCK_K=BLOCK_K,
+            num_warps=NUM_WARPS,
+        )
     return partial
 
 
@@ -111,8 +159,9 @@ def kernel_sum(x, y, kernel, degree, gamma, coef0, input_precision="ieee"):
     any strides; ``kernel``: ``"polynomial"`` or ``"rbf"``."""
     symmetric = y is None
     y = x if symmetric else y
-    partial = _kernel_sum(x, y, KERNEL_CODES[kernel], degree, gamma, coef0, symmetric,
-                          input_precision)  # fmt: skip
+    partial = _kernel_sum(
+        x, y, KERNEL_CODES[kernel], degree, gamma, coef0, symmetric, input_precision
+    )
     return partial.sum(dtype=torch.float64)
 
 
@@ -127,7 +176,7 @@ AOT_CONFIGS = [
             BLOCK_M=BLOCK,
             BLOCK_N=BLOCK,
             BLOCK_K=BLOCK_K,
-        ),  # fmt: skip
+        ),
         types=dict(gamma="fp32", coef0="fp32", degree="i32"),
         num_warps=NUM_WARPS,
         label=f"{name}{' XX' if symmetric else ' XY'}",

@@ -34,13 +34,32 @@ INPUT_PRECISIONS = ("ieee", "tf32")
 
 @triton.jit
 def _fused_gemm_kernel(
-    a_ptr, b_ptr, c_ptr, out_ptr, n,
-    stride_a_batch, stride_a_row, stride_a_col, stride_b_batch, stride_b_row, stride_b_col,
-    stride_c_batch, stride_c_row, stride_c_col, stride_out_batch, stride_out_row,
-    stride_out_col, alpha, beta, gamma,
-    HAS_C: tl.constexpr, INPUT_PRECISION: tl.constexpr, BLOCK_M: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
+    a_ptr,  # (B, n, n) float32, strided
+    b_ptr,  # (B, n, n) float32, strided
+    c_ptr,  # (B, n, n) float32, strided; unused unless HAS_C
+    out_ptr,  # (B, n, n) float32
+    n,
+    stride_a_batch,
+    stride_a_row,
+    stride_a_col,
+    stride_b_batch,
+    stride_b_row,
+    stride_b_col,
+    stride_c_batch,
+    stride_c_row,
+    stride_c_col,
+    stride_out_batch,
+    stride_out_row,
+    stride_out_col,
+    alpha,
+    beta,
+    gamma,
+    HAS_C: tl.constexpr,
+    INPUT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     batch = tl.program_id(2).to(tl.int64)
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = tl.program_id(1).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -48,8 +67,19 @@ def _fused_gemm_kernel(
     col_mask = cols < n
     a_rows = a_ptr + batch * stride_a_batch + rows[:, None] * stride_a_row
     b_cols = b_ptr + batch * stride_b_batch + cols[None, :] * stride_b_col
-    acc = _tile_matmul(a_rows, stride_a_col, row_mask, b_cols, stride_b_row, col_mask, n,
-                       INPUT_PRECISION, BLOCK_M, BLOCK_N, BLOCK_K)  # fmt: skip
+    acc = _tile_matmul(
+        a_rows,
+        stride_a_col,
+        row_mask,
+        b_cols,
+        stride_b_row,
+        col_mask,
+        n,
+        INPUT_PRECISION,
+        BLOCK_M,
+        BLOCK_N,
+        BLOCK_K,
+    )
     # Epilogue: alpha A B + beta C + gamma I while the tile is in registers.
     out = alpha * acc
     mask = row_mask[:, None] & col_mask[None, :]
@@ -89,11 +119,33 @@ def _fused_gemm(
     grid = (triton.cdiv(n, block), triton.cdiv(n, block), batch)
     with device_guard(a):
         wrap_triton(_fused_gemm_kernel)[grid](
-            a, b, c, out, n, *a.stride(), *b.stride(), *c.stride(), *out.stride(),
-            float(alpha), float(beta), float(gamma),
-            HAS_C=has_c, INPUT_PRECISION=input_precision, BLOCK_M=block, BLOCK_N=block,
-            BLOCK_K=block_k, num_warps=num_warps,
-        )  # fmt: skip
+            a_ptr=a,
+            b_ptr=b,
+            c_ptr=c,
+            out_ptr=out,
+            n=n,
+            stride_a_batch=a.stride(0),
+            stride_a_row=a.stride(1),
+            stride_a_col=a.stride(2),
+            stride_b_batch=b.stride(0),
+            stride_b_row=b.stride(1),
+            stride_b_col=b.stride(2),
+            stride_c_batch=c.stride(0),
+            stride_c_row=c.stride(1),
+            stride_c_col=c.stride(2),
+            stride_out_batch=out.stride(0),
+            stride_out_row=out.stride(1),
+            stride_out_col=out.stride(2),
+            alpha=float(alpha),
+            beta=float(beta),
+            gamma=float(gamma),
+            HAS_C=has_c,
+            INPUT_PRECISION=input_precision,
+            BLOCK_M=block,
+            BLOCK_N=block,
+            BLOCK_K=block_k,
+            num_warps=num_warps,
+        )
     return out
 
 
@@ -101,14 +153,17 @@ def fused_gemm(a, b, c, alpha, beta, gamma, input_precision=DEFAULT_INPUT_PRECIS
     """``alpha a @ b + beta c + gamma I`` for float32 ``(B, n, n)`` tensors (``c`` may be
     ``None``); any strides. Returns a new contiguous float32 ``(B, n, n)`` tensor."""
     if input_precision not in INPUT_PRECISIONS:
-        raise ValueError(f"input_precision must be one of {INPUT_PRECISIONS}, got "
-                         f"{input_precision!r}")  # fmt: skip
+        raise ValueError(
+            f"input_precision must be one of {INPUT_PRECISIONS}, got {input_precision!r}"
+        )
     for name, value in (("a", a), ("b", b), ("c", c)):
         if value is None:
             continue
         if value.dtype != torch.float32 or value.dim() != 3 or value.shape != a.shape:
-            raise ValueError(f"{name} must be float32 (B, n, n) like a {tuple(a.shape)}, got "
-                             f"{value.dtype} {tuple(value.shape)}")  # fmt: skip
+            raise ValueError(
+                f"{name} must be float32 (B, n, n) like a {tuple(a.shape)}, got "
+                f"{value.dtype} {tuple(value.shape)}"
+            )
     if a.shape[-1] != a.shape[-2]:
         raise ValueError(f"a must be square (B, n, n), got {tuple(a.shape)}")
     has_c = c is not None
@@ -120,8 +175,12 @@ AOT_CONFIGS = [
     AotConfig(
         _fused_gemm_kernel,
         constexprs=dict(
-            HAS_C=has_c, INPUT_PRECISION=precision, BLOCK_M=block, BLOCK_N=block, BLOCK_K=block_k
-        ),  # fmt: skip
+            HAS_C=has_c,
+            INPUT_PRECISION=precision,
+            BLOCK_M=block,
+            BLOCK_N=block,
+            BLOCK_K=block_k,
+        ),
         types=dict(alpha="fp32", beta="fp32", gamma="fp32"),
         num_warps=num_warps,
         label=f"n=2048 {block}x{block}x{block_k} {precision}{' +C' if has_c else ''}",

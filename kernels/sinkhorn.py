@@ -47,31 +47,49 @@ from torch.library import triton_op, wrap_triton
 
 from .utils import AotConfig, device_guard, new_empty
 
-# constexpr: jit functions may read only constexpr globals.
+# tl.constexpr: jit functions may read only constexpr globals.
 LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
+# GeomLoss's clamp of the squared distance under the square root (p = 1).
+P1_SQUARED_DISTANCE_MIN = tl.constexpr(1e-8)
 # Largest D served by the direct-difference path (one coordinate per step, unrolled).
 SMALL_D_MAX = 8
-# GeomLoss's clamp of the squared distance under the square root (p = 1).
-P1_SQUARED_DISTANCE_MIN = 1e-8
 
 
 @triton.jit
-def _squared_distances(x_ptr, y_ptr, rows, row_mask, cols, col_mask, dim, stride_xn, stride_xd,
-                       stride_yn, stride_yd, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                       BLOCK_D: tl.constexpr, SMALL_D: tl.constexpr):  # fmt: skip
+def _load_points(cloud, points, point_mask, dcols, dmask):
+    """A ``[len(points), len(dcols)]`` float32 tile of a cloud's coordinates (0 outside)."""
+    base, stride_n, stride_d, _ = cloud
+    ptrs = base + points[:, None] * stride_n + dcols[None, :] * stride_d
+    return tl.load(ptrs, mask=point_mask[:, None] & dmask[None, :], other=0.0).to(tl.float32)
+
+
+@triton.jit
+def _squared_distances(
+    row_cloud,  # (base, stride_n, stride_d, n_points): the rows' points, (n_points, D)
+    col_cloud,  # the columns' points, the same way
+    rows,
+    row_mask,
+    cols,
+    col_mask,
+    dim,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    SMALL_D: tl.constexpr,
+):
     """``|x_i - y_j|^2`` for a ``[BLOCK_M, BLOCK_N]`` tile (masked rows and columns read 0)."""
+    x_ptr, stride_xn, stride_xd, _ = row_cloud
+    y_ptr, stride_yn, stride_yd, _ = col_cloud
     if SMALL_D:
         sq = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         for d in tl.static_range(BLOCK_D):
             # (a tensor comparison: the interpreter wants tensor masks)
             x_mask = row_mask & ((rows * 0 + d) < dim)
             y_mask = col_mask & ((cols * 0 + d) < dim)
-            xd = tl.load(x_ptr + rows * stride_xn + d * stride_xd, mask=x_mask,
-                         other=0.0).to(tl.float32)  # fmt: skip
-            yd = tl.load(y_ptr + cols * stride_yn + d * stride_yd, mask=y_mask,
-                         other=0.0).to(tl.float32)  # fmt: skip
-            diff = xd[:, None] - yd[None, :]
+            xd = tl.load(x_ptr + rows * stride_xn + d * stride_xd, mask=x_mask, other=0.0)
+            yd = tl.load(y_ptr + cols * stride_yn + d * stride_yd, mask=y_mask, other=0.0)
+            diff = xd.to(tl.float32)[:, None] - yd.to(tl.float32)[None, :]
             sq += diff * diff
     else:
         dot = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
@@ -80,12 +98,8 @@ def _squared_distances(x_ptr, y_ptr, rows, row_mask, cols, col_mask, dim, stride
         for d0 in range(0, dim, BLOCK_D):
             dcols = d0 + tl.arange(0, BLOCK_D)
             dmask = dcols < dim
-            x_mask = row_mask[:, None] & dmask[None, :]
-            y_mask = col_mask[:, None] & dmask[None, :]
-            xt = tl.load(x_ptr + rows[:, None] * stride_xn + dcols[None, :] * stride_xd,
-                         mask=x_mask, other=0.0).to(tl.float32)  # fmt: skip
-            yt = tl.load(y_ptr + cols[:, None] * stride_yn + dcols[None, :] * stride_yd,
-                         mask=y_mask, other=0.0).to(tl.float32)  # fmt: skip
+            xt = _load_points(row_cloud, rows, row_mask, dcols, dmask)
+            yt = _load_points(col_cloud, cols, col_mask, dcols, dmask)
             dot = tl.dot(xt, tl.trans(yt), dot, input_precision="ieee")
             xx += tl.sum(xt * xt, axis=1)
             yy += tl.sum(yt * yt, axis=1)
@@ -96,90 +110,138 @@ def _squared_distances(x_ptr, y_ptr, rows, row_mask, cols, col_mask, dim, stride
 @triton.jit
 def _cost(sq, P: tl.constexpr):
     if P == 1:
-        return tl.sqrt(tl.maximum(sq, 1e-8))
+        return tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN))
     else:
         return 0.5 * sq
 
 
 @triton.jit
-def _problem(n_x, n_y):
-    """Rows / columns (0: x, 1: y) and offsets into the packed h and outputs of grid axis 1's
-    problem: 0 f_ba (x, y), 1 g_ab (y, x), 2 f_aa (x, x), 3 g_bb (y, y)."""
+def _pick(is_y, x_cloud, y_cloud):
+    """``x_cloud`` where ``is_y`` is 0, ``y_cloud`` where it is 1, element by element."""
+    x_base, x_stride_n, x_stride_d, n_x = x_cloud
+    y_base, y_stride_n, y_stride_d, n_y = y_cloud
+    base = tl.where(is_y == 1, y_base, x_base)
+    stride_n = tl.where(is_y == 1, y_stride_n, x_stride_n)
+    stride_d = tl.where(is_y == 1, y_stride_d, x_stride_d)
+    return base, stride_n, stride_d, tl.where(is_y == 1, n_y, n_x)
+
+
+@triton.jit
+def _problem(x_cloud, y_cloud, BLOCK_M: tl.constexpr):
+    """Grid axis 1's problem, 0 f_ba (x, y), 1 g_ab (y, x), 2 f_aa (x, x), 3 g_bb (y, y), for
+    this program: its row and column clouds, its rows and their mask, how many columns it
+    streams (the problem's, or none for a program past its rows: the grid covers the larger
+    cloud), and the offsets of its column vector in the packed h and of its rows in the
+    packed outputs.
+
+    A cloud is ``(base, stride_n, stride_d, n_points)``: this batch's ``(n_points, D)`` points.
+    """
+    _, _, _, n_x = x_cloud
+    _, _, _, n_y = y_cloud
     k = tl.program_id(1)
     row_is_y = k % 2
     col_is_y = row_is_y ^ (k < 2).to(tl.int32)
     h_start = tl.where(k >= 1, n_y, 0) + tl.where(k >= 2, n_x, 0) + tl.where(k >= 3, n_x, 0)
     out_start = tl.where(k >= 1, n_x, 0) + tl.where(k >= 2, n_y, 0) + tl.where(k >= 3, n_x, 0)
-    n_rows = tl.where(row_is_y == 1, n_y, n_x)
-    n_cols = tl.where(col_is_y == 1, n_y, n_x)
-    return row_is_y, col_is_y, h_start, out_start, n_rows, n_cols
-
-
-@triton.jit
-def _point_base(x_ptr, y_ptr, is_y, batch, stride_xb, stride_yb):
-    return tl.where(is_y == 1, y_ptr + batch * stride_yb, x_ptr + batch * stride_xb)
-
-
-@triton.jit
-def _program_setup(x_ptr, y_ptr, h_ptr, n_x, n_y, batch, stride_xb, stride_xn, stride_xd,
-                   stride_yb, stride_yn, stride_yd, stride_hb, BLOCK_M: tl.constexpr):  # fmt: skip
-    """What both kernels need of their program: its rows of grid axis 1's problem, the row
-    and column clouds (bases and strides), the column potential, the output offset, the
-    number of columns, and how many of them to stream (0 for programs past the problem's
-    rows: the grid covers the larger cloud)."""
-    row_is_y, col_is_y, h_start, out_start, n_rows, n_cols = _problem(n_x, n_y)
+    row_cloud = _pick(row_is_y, x_cloud, y_cloud)
+    col_cloud = _pick(col_is_y, x_cloud, y_cloud)
+    _, _, _, n_rows = row_cloud
+    _, _, _, n_cols = col_cloud
     rows = tl.program_id(0).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    row_mask = rows < n_rows
-    row_base = _point_base(x_ptr, y_ptr, row_is_y, batch, stride_xb, stride_yb)
-    col_base = _point_base(x_ptr, y_ptr, col_is_y, batch, stride_xb, stride_yb)
-    stride_rn = tl.where(row_is_y == 1, stride_yn, stride_xn)
-    stride_rd = tl.where(row_is_y == 1, stride_yd, stride_xd)
-    stride_cn = tl.where(col_is_y == 1, stride_yn, stride_xn)
-    stride_cd = tl.where(col_is_y == 1, stride_yd, stride_xd)
-    h_row = h_ptr + batch * stride_hb + h_start
     n_cols_run = tl.where(tl.program_id(0) * BLOCK_M < n_rows, n_cols, 0)
-    return (rows, row_mask, row_base, col_base, stride_rn, stride_rd, stride_cn, stride_cd,
-            h_row, out_start, n_cols, n_cols_run)  # fmt: skip
+    return row_cloud, col_cloud, rows, rows < n_rows, n_cols_run, h_start, out_start
 
 
 @triton.jit
-def _log_weights_tile(x_ptr, y_ptr, h_ptr, rows, row_mask, c0, n_cols, dim, stride_xn,
-                      stride_xd, stride_yn, stride_yd, inv_eps, P: tl.constexpr,
-                      BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-                      SMALL_D: tl.constexpr):  # fmt: skip
-    """``(h_j - C_ij / eps) log2(e)`` for one column block (-inf past the last column), the
-    squared distances, and the columns."""
+def _log_weights_tile(
+    row_cloud,
+    col_cloud,
+    h_row,  # (n_cols,) float32: the problem's column vector
+    rows,
+    row_mask,
+    c0,
+    dim,
+    inv_eps,
+    P: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    SMALL_D: tl.constexpr,
+):
+    """``(h_j - C_ij / eps) log2(e)`` for the column block at ``c0`` (-inf past the last
+    column), the squared distances, and the columns."""
+    _, _, _, n_cols = col_cloud
     cols = c0 + tl.arange(0, BLOCK_N)
     col_mask = cols < n_cols
-    sq = _squared_distances(x_ptr, y_ptr, rows, row_mask, cols, col_mask, dim, stride_xn,
-                            stride_xd, stride_yn, stride_yd, BLOCK_M, BLOCK_N, BLOCK_D,
-                            SMALL_D)  # fmt: skip
-    h = tl.load(h_ptr + cols, mask=col_mask, other=0.0)
+    sq = _squared_distances(
+        row_cloud,
+        col_cloud,
+        rows,
+        row_mask,
+        cols,
+        col_mask,
+        dim,
+        BLOCK_M,
+        BLOCK_N,
+        BLOCK_D,
+        SMALL_D,
+    )
+    h = tl.load(h_row + cols, mask=col_mask, other=0.0)
     s = (h[None, :] - _cost(sq, P) * inv_eps) * LOG2E
     return tl.where(col_mask[None, :], s, float("-inf")), sq, cols, col_mask
 
 
 @triton.jit
 def _softmin_kernel(
-    x_ptr, y_ptr, h_ptr, out_ptr, n_x, n_y, dim, stride_xb, stride_xn, stride_xd, stride_yb,
-    stride_yn, stride_yd, stride_hb, stride_ob, eps,
-    P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    x_ptr,  # (B, N, D), strided
+    y_ptr,  # (B, M, D), strided
+    h_ptr,  # (B, total) float32: the problems' column vectors, packed
+    out_ptr,  # (B, total_out) float32: the problems' softmins, packed
+    n_x,
+    n_y,
+    dim,
+    stride_xb,
+    stride_xn,
+    stride_xd,
+    stride_yb,
+    stride_yn,
+    stride_yd,
+    stride_hb,
+    stride_ob,
+    eps,
+    P: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
     SMALL_D: tl.constexpr,
-):  # fmt: skip
+):
     batch = tl.program_id(2).to(tl.int64)
-    (rows, row_mask, row_base, col_base, stride_rn, stride_rd, stride_cn, stride_cd, h_row,
-     out_start, n_cols, n_cols_run) = _program_setup(
-        x_ptr, y_ptr, h_ptr, n_x, n_y, batch, stride_xb, stride_xn, stride_xd, stride_yb,
-        stride_yn, stride_yd, stride_hb, BLOCK_M)  # fmt: skip
+    x_cloud = (x_ptr + batch * stride_xb, stride_xn, stride_xd, n_x)
+    y_cloud = (y_ptr + batch * stride_yb, stride_yn, stride_yd, n_y)
+    row_cloud, col_cloud, rows, row_mask, n_cols_run, h_start, out_start = _problem(
+        x_cloud, y_cloud, BLOCK_M
+    )
+    h_row = h_ptr + batch * stride_hb + h_start
     inv_eps = 1.0 / eps
 
     m = tl.full((BLOCK_M,), float("-inf"), dtype=tl.float32)
     total = tl.zeros((BLOCK_M,), dtype=tl.float32)
     for c0 in range(0, n_cols_run, BLOCK_N):
-        s, _, _, _ = _log_weights_tile(row_base, col_base, h_row, rows, row_mask, c0, n_cols,
-                                       dim, stride_rn, stride_rd, stride_cn, stride_cd,
-                                       inv_eps, P, BLOCK_M, BLOCK_N, BLOCK_D,
-                                       SMALL_D)  # fmt: skip
+        s, _, _, _ = _log_weights_tile(
+            row_cloud,
+            col_cloud,
+            h_row,
+            rows,
+            row_mask,
+            c0,
+            dim,
+            inv_eps,
+            P,
+            BLOCK_M,
+            BLOCK_N,
+            BLOCK_D,
+            SMALL_D,
+        )
         m_new = tl.maximum(m, tl.max(s, axis=1))
         total = total * tl.exp2(m - m_new) + tl.sum(tl.exp2(s - m_new[:, None]), axis=1)
         m = m_new
@@ -191,19 +253,43 @@ def _softmin_kernel(
 
 @triton.jit
 def _softmin_grad_kernel(
-    x_ptr, y_ptr, h_ptr, f_ptr, grad_f_ptr, grad_ptr, n_x, n_y, dim, stride_xb, stride_xn,
-    stride_xd, stride_yb, stride_yn, stride_yd, stride_hb, stride_fb, stride_gfb, stride_gb,
-    stride_gn, eps, n_dsplits,
-    P: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    x_ptr,  # (B, N, D), strided
+    y_ptr,  # (B, M, D), strided
+    h_ptr,  # (B, total) float32: the problems' column vectors, packed
+    f_ptr,  # (B, total_out) float32: the forward's softmins, packed
+    grad_f_ptr,  # (B, total_out) float32: their upstream gradients, packed
+    grad_ptr,  # (B, total_out, D) float32: the row points' gradients, packed
+    n_x,
+    n_y,
+    dim,
+    stride_xb,
+    stride_xn,
+    stride_xd,
+    stride_yb,
+    stride_yn,
+    stride_yd,
+    stride_hb,
+    stride_fb,
+    stride_gfb,
+    stride_gb,
+    stride_gn,
+    eps,
+    n_dsplits,
+    P: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
     SMALL_D: tl.constexpr,
-):  # fmt: skip
+):
     batch = (tl.program_id(2) // n_dsplits).to(tl.int64)
     d0 = (tl.program_id(2) % n_dsplits) * BLOCK_D
-    (rows, row_mask, row_base, col_base, stride_rn, stride_rd, stride_cn, stride_cd, h_row,
-     out_start, n_cols, n_cols_run) = _program_setup(
-        x_ptr, y_ptr, h_ptr, n_x, n_y, batch, stride_xb, stride_xn, stride_xd, stride_yb,
-        stride_yn, stride_yd, stride_hb, BLOCK_M)  # fmt: skip
     inv_eps = 1.0 / eps
+    x_cloud = (x_ptr + batch * stride_xb, stride_xn, stride_xd, n_x)
+    y_cloud = (y_ptr + batch * stride_yb, stride_yn, stride_yd, n_y)
+    row_cloud, col_cloud, rows, row_mask, n_cols_run, h_start, out_start = _problem(
+        x_cloud, y_cloud, BLOCK_M
+    )
+    h_row = h_ptr + batch * stride_hb + h_start
     f = tl.load(f_ptr + batch * stride_fb + out_start + rows, mask=row_mask, other=0.0)
     # log2 of the row normaliser: pi_ij = exp2(s_ij + f_i log2(e) / eps).
     shift = f.to(tl.float32) * inv_eps * LOG2E
@@ -213,16 +299,27 @@ def _softmin_grad_kernel(
     acc = tl.zeros((BLOCK_M, BLOCK_D), dtype=tl.float32)
     weight_sum = tl.zeros((BLOCK_M,), dtype=tl.float32)
     for c0 in range(0, n_cols_run, BLOCK_N):
-        s, sq, cols, col_mask = _log_weights_tile(row_base, col_base, h_row, rows, row_mask,
-                                                  c0, n_cols, dim, stride_rn, stride_rd,
-                                                  stride_cn, stride_cd, inv_eps, P, BLOCK_M,
-                                                  BLOCK_N, BLOCK_D, SMALL_D)  # fmt: skip
+        s, sq, cols, col_mask = _log_weights_tile(
+            row_cloud,
+            col_cloud,
+            h_row,
+            rows,
+            row_mask,
+            c0,
+            dim,
+            inv_eps,
+            P,
+            BLOCK_M,
+            BLOCK_N,
+            BLOCK_D,
+            SMALL_D,
+        )
         w = tl.exp2(s + shift[:, None])
         if P == 1:
-            w = tl.where(sq >= 1e-8, w / tl.sqrt(tl.maximum(sq, 1e-8)), 0.0)
+            close = sq >= P1_SQUARED_DISTANCE_MIN
+            w = tl.where(close, w / tl.sqrt(tl.maximum(sq, P1_SQUARED_DISTANCE_MIN)), 0.0)
         weight_sum += tl.sum(w, axis=1)
-        yt = tl.load(col_base + cols[:, None] * stride_cn + dcols[None, :] * stride_cd,
-                     mask=col_mask[:, None] & dmask[None, :], other=0.0).to(tl.float32)  # fmt: skip
+        yt = _load_points(col_cloud, cols, col_mask, dcols, dmask)
         if SMALL_D:
             # tl.dot needs 16 columns: a tiny D accumulates one coordinate at a time.
             for d in tl.static_range(BLOCK_D):
@@ -231,24 +328,23 @@ def _softmin_grad_kernel(
                 acc += tl.where(tl.arange(0, BLOCK_D)[None, :] == d, wy[:, None], 0.0)
         else:
             acc = tl.dot(w, yt, acc, input_precision="ieee")
-    xt = tl.load(row_base + rows[:, None] * stride_rn + dcols[None, :] * stride_rd,
-                 mask=row_mask[:, None] & dmask[None, :], other=0.0).to(tl.float32)  # fmt: skip
-    grad_f = tl.load(grad_f_ptr + batch * stride_gfb + out_start + rows, mask=row_mask,
-                     other=0.0).to(tl.float32)  # fmt: skip
+    xt = _load_points(row_cloud, rows, row_mask, dcols, dmask)
+    grad_f_row = grad_f_ptr + batch * stride_gfb + out_start
+    grad_f = tl.load(grad_f_row + rows, mask=row_mask, other=0.0).to(tl.float32)
     grad = grad_f[:, None] * (xt * weight_sum[:, None] - acc)
     out = grad_ptr + batch * stride_gb + (out_start + rows[:, None]) * stride_gn + dcols[None, :]
     tl.store(out, grad.to(grad_ptr.dtype.element_ty), mask=row_mask[:, None] & dmask[None, :])
 
 
-def _settings(dim: int, backward: bool = False):
-    """Block sizes ``(BLOCK_M, BLOCK_N, BLOCK_D, SMALL_D)``, chosen from the sm_80 register
-    counts of ``python -m profiling.aot`` at 4 warps: direct differences at 64 x 32 take 128
-    registers (64 x 64: 255); the fp32 ``tl.dot`` path at 32 x 32 x 32 takes 186 forward
-    (64 x 32 x 32 spills 648 B), and the backward, which also holds a (32, BLOCK_D)
-    accumulator, 168 at BLOCK_D = 16 (255 at 32)."""
+def _settings(dim: int, backward: bool = False) -> dict:
+    """The constexprs ``BLOCK_M, BLOCK_N, BLOCK_D, SMALL_D`` of both kernels, chosen from the
+    sm_80 register counts of ``python -m profiling.aot`` at 4 warps: direct differences at
+    64 x 32 take 128 registers (64 x 64: 255); the fp32 ``tl.dot`` path at 32 x 32 x 32 takes
+    186 forward (64 x 32 x 32 spills 648 B), and the backward, which also holds a
+    (32, BLOCK_D) accumulator, 168 at BLOCK_D = 16 (255 at 32)."""
     if dim <= SMALL_D_MAX:
-        return 64, 32, triton.next_power_of_2(dim), True
-    return 32, 32, 16 if backward else 32, False
+        return dict(BLOCK_M=64, BLOCK_N=32, BLOCK_D=triton.next_power_of_2(dim), SMALL_D=True)
+    return dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=16 if backward else 32, SMALL_D=False)
 
 
 def _n_problems(n_x: int, n_y: int, n_h: int) -> int:
@@ -263,45 +359,86 @@ def _out_length(n_x, n_y, k):
     return (n_x, n_x + n_y, 2 * n_x + n_y, 2 * n_x + 2 * n_y)[k - 1]
 
 
+def _shared_arguments(x, y, h, eps, p) -> dict:
+    """The arguments both kernels take, by name; ``eps`` is pinned to a Python float (float32
+    in the kernels)."""
+    return dict(
+        x_ptr=x,
+        y_ptr=y,
+        h_ptr=h,
+        n_x=x.shape[1],
+        n_y=y.shape[1],
+        dim=x.shape[2],
+        stride_xb=x.stride(0),
+        stride_xn=x.stride(1),
+        stride_xd=x.stride(2),
+        stride_yb=y.stride(0),
+        stride_yn=y.stride(1),
+        stride_yd=y.stride(2),
+        stride_hb=h.stride(0),
+        eps=float(eps),
+        P=p,
+    )
+
+
 @triton_op("fastgen::sinkhorn_softmins", mutates_args=())
-def softmins_forward(x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, eps: float,
-                     p: int) -> torch.Tensor:  # fmt: skip
+def softmins_forward(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    h: torch.Tensor,
+    eps: float,
+    p: int,
+) -> torch.Tensor:
     """``x (B, N, D)``, ``y (B, M, D)``, packed column vectors ``h (B, total)`` (float32) of
     the first ``k`` problems; returns the packed undamped softmins ``(B, total_out)``."""
     batch, n_x, dim = x.shape
     n_y = y.shape[1]
     k = _n_problems(n_x, n_y, h.shape[1])
     out = new_empty((batch, _out_length(n_x, n_y, k)), torch.float32, x.device)
-    block_m, block_n, block_d, small_d = _settings(dim)
-    grid = (triton.cdiv(max(n_x, n_y), block_m), k, batch)
+    blocks = _settings(dim)
+    grid = (triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"]), k, batch)
     with device_guard(x):
         wrap_triton(_softmin_kernel)[grid](
-            x, y, h, out, n_x, n_y, dim, x.stride(0), x.stride(1), x.stride(2), y.stride(0),
-            y.stride(1), y.stride(2), h.stride(0), out.stride(0), float(eps),
-            P=p, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, SMALL_D=small_d,
-        )  # fmt: skip
+            out_ptr=out,
+            stride_ob=out.stride(0),
+            **_shared_arguments(x, y, h, eps, p),
+            **blocks,
+        )
     return out
 
 
 @triton_op("fastgen::sinkhorn_softmins_backward", mutates_args=())
-def softmins_backward(x: torch.Tensor, y: torch.Tensor, h: torch.Tensor, f: torch.Tensor,
-                      grad_f: torch.Tensor, eps: float, p: int) -> torch.Tensor:  # fmt: skip
+def softmins_backward(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    h: torch.Tensor,
+    f: torch.Tensor,
+    grad_f: torch.Tensor,
+    eps: float,
+    p: int,
+) -> torch.Tensor:
     """Row gradients ``(B, total_out, D)`` (float32) of the packed softmins ``f`` for the
     packed upstream gradients ``grad_f``."""
     batch, n_x, dim = x.shape
     n_y = y.shape[1]
     k = _n_problems(n_x, n_y, h.shape[1])
     grad = new_empty((batch, f.shape[1], dim), torch.float32, x.device)
-    block_m, block_n, block_d, small_d = _settings(dim, backward=True)
-    n_dsplits = triton.cdiv(dim, block_d)
-    grid = (triton.cdiv(max(n_x, n_y), block_m), k, batch * n_dsplits)
+    blocks = _settings(dim, backward=True)
+    n_dsplits = triton.cdiv(dim, blocks["BLOCK_D"])
+    grid = (triton.cdiv(max(n_x, n_y), blocks["BLOCK_M"]), k, batch * n_dsplits)
     with device_guard(x):
         wrap_triton(_softmin_grad_kernel)[grid](
-            x, y, h, f, grad_f, grad, n_x, n_y, dim, x.stride(0), x.stride(1), x.stride(2),
-            y.stride(0), y.stride(1), y.stride(2), h.stride(0), f.stride(0), grad_f.stride(0),
-            grad.stride(0), grad.stride(1), float(eps), n_dsplits,
-            P=p, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, SMALL_D=small_d,
-        )  # fmt: skip
+            f_ptr=f,
+            grad_f_ptr=grad_f,
+            grad_ptr=grad,
+            stride_fb=f.stride(0),
+            stride_gfb=grad_f.stride(0),
+            stride_gb=grad.stride(0),
+            stride_gn=grad.stride(1),
+            n_dsplits=n_dsplits,
+            **_shared_arguments(x, y, h, eps, p),
+            **blocks,
+        )
     return grad
 
 
@@ -360,11 +497,10 @@ def softmins_triton(x, y, eps, p, pairs, hs):
 AOT_CONFIGS = [
     AotConfig(
         kernel,
-        constexprs=dict(P=p, BLOCK_M=bm, BLOCK_N=bn, BLOCK_D=bd, SMALL_D=small),
+        constexprs=dict(P=p, **_settings(dim, backward)),
         types=dict(eps="fp32"),
         label=f"D={dim} p={p}",
     )
     for kernel, backward in ((_softmin_kernel, False), (_softmin_grad_kernel, True))
     for dim, p in ((3, 2), (3, 1), (64, 2), (1024, 1))
-    for bm, bn, bd, small in [_settings(dim, backward)]
-]  # fmt: skip
+]

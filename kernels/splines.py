@@ -36,9 +36,18 @@ from torch.library import triton_op, wrap_triton
 
 from .utils import AotConfig, device_guard, new_empty
 
-# tails: how unnormalized_derivatives is laid out (see fastgen.reference.splines)
-TAILS_NONE, TAILS_LINEAR, TAILS_CIRCULAR = 0, 1, 2
-TAILS_CODES = {None: TAILS_NONE, "linear": TAILS_LINEAR, "circular": TAILS_CIRCULAR}
+# How unnormalized_derivatives is laid out (see fastgen.reference.splines): (..., K + 1) with
+# no tails, (..., K - 1) interior knots with linear tails, (..., K) with circular tails (knot K
+# is knot 0). tl.constexpr, because jit code reads only constexpr globals; the launchers pass
+# their plain values.
+TAILS_NONE = tl.constexpr(0)
+TAILS_LINEAR = tl.constexpr(1)
+TAILS_CIRCULAR = tl.constexpr(2)
+TAILS_CODES = {
+    None: TAILS_NONE.value,
+    "linear": TAILS_LINEAR.value,
+    "circular": TAILS_CIRCULAR.value,
+}
 # BLOCK * BLOCK_K: 4 tile entries per thread at 4 warps keeps the backward kernel at about
 # 140 registers without spills for K = 8 to 64 on sm_80 / sm_90 (2048 spilled; forward: 48).
 TILE_ELEMENTS = 512
@@ -51,8 +60,41 @@ def _softplus(x):
 
 
 @triton.jit
-def _load_side(ptr, rows, row_mask, stride_row, stride_col, num_bins, min_bin_size,
-               BLOCK_K: tl.constexpr):  # fmt: skip
+def _load_inputs(
+    inputs_ptr,  # (n_elements,), strided
+    stride_in,
+    n_elements,
+    left,
+    right,
+    bottom,
+    top,
+    INVERSE: tl.constexpr,
+    BLOCK: tl.constexpr,
+):
+    """This program's rows, their inputs, which lie inside the spline's domain, and the
+    inputs clamped to it (outside elements are evaluated at the bound, then replaced)."""
+    rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    row_mask = rows < n_elements
+    x = tl.load(inputs_ptr + rows * stride_in, mask=row_mask, other=0.0).to(tl.float32)
+    if INVERSE:
+        lower, upper = bottom, top
+    else:
+        lower, upper = left, right
+    inside = (x >= lower) & (x <= upper)
+    return rows, row_mask, x, inside, tl.minimum(tl.maximum(x, lower), upper)
+
+
+@triton.jit
+def _load_side(
+    ptr,  # (n_elements, num_bins), strided: unnormalized widths or heights
+    rows,
+    row_mask,
+    stride_row,
+    stride_col,
+    num_bins,
+    min_bin_size,
+    BLOCK_K: tl.constexpr,
+):
     """exp(u - max u) and its cumulative sum ([BLOCK, BLOCK_K], zero past K) and the scale
     (1 - mbs K) / sum(exp) turning them into knot fractions."""
     cols = tl.arange(0, BLOCK_K)
@@ -77,7 +119,17 @@ def _bin_index(fraction, c, scale, num_bins, min_bin_size, BLOCK_K: tl.constexpr
 
 
 @triton.jit
-def _side_at_bin(e, c, scale, bin_idx, last, lower, upper, min_bin_size, BLOCK_K: tl.constexpr):
+def _side_at_bin(
+    e,
+    c,
+    scale,
+    bin_idx,
+    last,
+    lower,
+    upper,
+    min_bin_size,
+    BLOCK_K: tl.constexpr,
+):
     """Lower knot and size of each element's bin, with the two scaled partial sums
     (scale C[k - 1], scale C[k]) the backward pass needs."""
     cols = tl.arange(0, BLOCK_K)
@@ -97,13 +149,13 @@ def _side_at_bin(e, c, scale, bin_idx, last, lower, upper, min_bin_size, BLOCK_K
 def _derivative_columns(bin_idx, last, num_bins, TAILS: tl.constexpr):
     """Columns of unnormalized_derivatives for the bin's two knots, and whether each is an
     end knot of fixed slope 1 (linear tails)."""
-    if TAILS == 1:  # linear: (..., K - 1) interior knots
+    if TAILS == TAILS_LINEAR:
         col_lo = tl.maximum(bin_idx - 1, 0)
         col_hi = tl.minimum(bin_idx, num_bins - 2)
         return col_lo, col_hi, bin_idx == 0, last
-    elif TAILS == 2:  # circular: (..., K), knot K is knot 0; no fixed slope
+    elif TAILS == TAILS_CIRCULAR:  # no fixed slope
         return bin_idx, tl.where(last, 0, bin_idx + 1), tl.zeros_like(last), tl.zeros_like(last)
-    else:  # bounded: (..., K + 1); no fixed slope
+    else:  # TAILS_NONE: no fixed slope
         return bin_idx, bin_idx + 1, tl.zeros_like(last), tl.zeros_like(last)
 
 
@@ -135,75 +187,140 @@ def _rq(theta, y_lo, height, delta, d_lo, d_hi):
 
 
 @triton.jit
-def _load_inputs(inputs_ptr, stride_in, n_elements, left, right, bottom, top,
-                 INVERSE: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
-    """This program's rows, their inputs, which lie inside the spline's domain, and the
-    inputs clamped to it (outside elements are evaluated at the bound, then replaced)."""
-    rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    row_mask = rows < n_elements
-    x = tl.load(inputs_ptr + rows * stride_in, mask=row_mask, other=0.0).to(tl.float32)
-    if INVERSE:
-        lower, upper = bottom, top
-    else:
-        lower, upper = left, right
-    inside = (x >= lower) & (x <= upper)
-    return rows, row_mask, x, inside, tl.minimum(tl.maximum(x, lower), upper)
+def _locate(
+    x_in,  # [BLOCK] inputs clamped to the domain
+    rows,  # [BLOCK] int64
+    row_mask,  # [BLOCK]
+    widths_ptr,  # (n_elements, num_bins), strided
+    stride_w_row,
+    stride_w_col,
+    heights_ptr,  # (n_elements, num_bins), strided
+    stride_h_row,
+    stride_h_col,
+    derivatives_ptr,  # (n_elements, num_derivatives), strided
+    stride_d_row,
+    stride_d_col,
+    num_bins,
+    left,
+    right,
+    bottom,
+    top,
+    min_bin_width,
+    min_bin_height,
+    min_derivative,
+    INVERSE: tl.constexpr,
+    TAILS: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """Each element's bin index, its two sides, its two knots and theta, grouped as
+    ``bin_idx, x_side, y_side, lo_knot, hi_knot, theta``:
 
-
-@triton.jit
-def _locate(x_in, rows, row_mask, widths_ptr, stride_w_row, stride_w_col, heights_ptr,
-            stride_h_row, stride_h_col, derivatives_ptr, stride_d_row, stride_d_col, num_bins,
-            left, right, bottom, top, min_bin_width, min_bin_height, min_derivative,
-            INVERSE: tl.constexpr, TAILS: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
-    """Everything about each element's bin: the x and y sides, the derivatives, theta."""
-    ew, cw, scale_w = _load_side(widths_ptr, rows, row_mask, stride_w_row, stride_w_col,
-                                 num_bins, min_bin_width, BLOCK_K)  # fmt: skip
-    eh, ch, scale_h = _load_side(heights_ptr, rows, row_mask, stride_h_row, stride_h_col,
-                                 num_bins, min_bin_height, BLOCK_K)  # fmt: skip
+    * ``x_side`` (widths) and ``y_side`` (heights): ``(lo, size, e, scale, below_lo,
+      below_hi)``, the bin's lower knot and size, then what the backward pass needs: the
+      row's exp(u - max u) ``[BLOCK, BLOCK_K]``, the scale turning it into knot fractions and
+      the scaled partial sums below the bin's two knots (:func:`_side_at_bin`);
+    * ``lo_knot`` and ``hi_knot``: ``(d, ud, col, fixed)``, the derivative at the knot, its
+      unnormalised value and column, and whether it is an end knot of fixed slope 1.
+    """
+    ew, cw, scale_w = _load_side(
+        widths_ptr, rows, row_mask, stride_w_row, stride_w_col, num_bins, min_bin_width, BLOCK_K
+    )
+    eh, ch, scale_h = _load_side(
+        heights_ptr, rows, row_mask, stride_h_row, stride_h_col, num_bins, min_bin_height, BLOCK_K
+    )
     if INVERSE:
-        bin_idx = _bin_index((x_in - bottom) / (top - bottom), ch, scale_h, num_bins,
-                             min_bin_height, BLOCK_K)  # fmt: skip
+        fraction = (x_in - bottom) / (top - bottom)
+        bin_idx = _bin_index(fraction, ch, scale_h, num_bins, min_bin_height, BLOCK_K)
     else:
-        bin_idx = _bin_index((x_in - left) / (right - left), cw, scale_w, num_bins,
-                             min_bin_width, BLOCK_K)  # fmt: skip
+        fraction = (x_in - left) / (right - left)
+        bin_idx = _bin_index(fraction, cw, scale_w, num_bins, min_bin_width, BLOCK_K)
     last = bin_idx == num_bins - 1
-    x_lo, width, xb_lo, xb_hi = _side_at_bin(ew, cw, scale_w, bin_idx, last, left, right,
-                                             min_bin_width, BLOCK_K)  # fmt: skip
-    y_lo, height, yb_lo, yb_hi = _side_at_bin(eh, ch, scale_h, bin_idx, last, bottom, top,
-                                              min_bin_height, BLOCK_K)  # fmt: skip
+    x_lo, width, xb_lo, xb_hi = _side_at_bin(
+        ew, cw, scale_w, bin_idx, last, left, right, min_bin_width, BLOCK_K
+    )
+    y_lo, height, yb_lo, yb_hi = _side_at_bin(
+        eh, ch, scale_h, bin_idx, last, bottom, top, min_bin_height, BLOCK_K
+    )
     col_lo, col_hi, fixed_lo, fixed_hi = _derivative_columns(bin_idx, last, num_bins, TAILS)
     d_row = derivatives_ptr + rows * stride_d_row
     ud_lo = tl.load(d_row + col_lo * stride_d_col, mask=row_mask, other=0.0).to(tl.float32)
     ud_hi = tl.load(d_row + col_hi * stride_d_col, mask=row_mask, other=0.0).to(tl.float32)
     d_lo = tl.where(fixed_lo, 1.0, min_derivative + _softplus(ud_lo))
     d_hi = tl.where(fixed_hi, 1.0, min_derivative + _softplus(ud_hi))
-    delta = height / width
     if INVERSE:
-        theta = _inverse_theta(x_in, y_lo, height, delta, d_lo, d_hi)
+        theta = _inverse_theta(x_in, y_lo, height, height / width, d_lo, d_hi)
     else:
         theta = (x_in - x_lo) / width
-    return (ew, scale_w, xb_lo, xb_hi, x_lo, width, eh, scale_h, yb_lo, yb_hi, y_lo, height,
-            bin_idx, last, col_lo, col_hi, fixed_lo, fixed_hi, ud_lo, ud_hi, d_lo, d_hi, delta,
-            theta)  # fmt: skip
+    x_side = (x_lo, width, ew, scale_w, xb_lo, xb_hi)
+    y_side = (y_lo, height, eh, scale_h, yb_lo, yb_hi)
+    lo_knot = (d_lo, ud_lo, col_lo, fixed_lo)
+    hi_knot = (d_hi, ud_hi, col_hi, fixed_hi)
+    return bin_idx, x_side, y_side, lo_knot, hi_knot, theta
 
 
 @triton.jit
 def _rq_spline_forward_kernel(
-    inputs_ptr, widths_ptr, heights_ptr, derivatives_ptr, outputs_ptr, logabsdet_ptr,
-    n_elements, num_bins, stride_in, stride_w_row, stride_w_col, stride_h_row, stride_h_col,
-    stride_d_row, stride_d_col, left, right, bottom, top, min_bin_width, min_bin_height,
+    inputs_ptr,  # (n_elements,), strided
+    widths_ptr,  # (n_elements, num_bins), strided
+    heights_ptr,  # (n_elements, num_bins), strided
+    derivatives_ptr,  # (n_elements, num_derivatives), strided
+    outputs_ptr,  # (n_elements,), contiguous
+    logabsdet_ptr,  # (n_elements,), contiguous
+    n_elements,
+    num_bins,
+    stride_in,
+    stride_w_row,
+    stride_w_col,
+    stride_h_row,
+    stride_h_col,
+    stride_d_row,
+    stride_d_col,
+    left,
+    right,
+    bottom,
+    top,
+    min_bin_width,
+    min_bin_height,
     min_derivative,
-    INVERSE: tl.constexpr, TAILS: tl.constexpr, IDENTITY_OUTSIDE: tl.constexpr,
-    BLOCK: tl.constexpr, BLOCK_K: tl.constexpr,
-):  # fmt: skip
-    rows, row_mask, x, inside, x_in = _load_inputs(inputs_ptr, stride_in, n_elements, left,
-                                                   right, bottom, top, INVERSE, BLOCK)  # fmt: skip
-    (_, _, _, _, x_lo, width, _, _, _, _, y_lo, height, _, _, _, _, _, _, _, _, d_lo, d_hi, delta,
-     theta) = _locate(x_in, rows, row_mask, widths_ptr, stride_w_row, stride_w_col, heights_ptr,
-                      stride_h_row, stride_h_col, derivatives_ptr, stride_d_row, stride_d_col,
-                      num_bins, left, right, bottom, top, min_bin_width, min_bin_height,
-                      min_derivative, INVERSE, TAILS, BLOCK_K)  # fmt: skip
-    y, logabsdet, _, _, _, _ = _rq(theta, y_lo, height, delta, d_lo, d_hi)
+    INVERSE: tl.constexpr,
+    TAILS: tl.constexpr,
+    IDENTITY_OUTSIDE: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    rows, row_mask, x, inside, x_in = _load_inputs(
+        inputs_ptr, stride_in, n_elements, left, right, bottom, top, INVERSE, BLOCK
+    )
+    _, x_side, y_side, lo_knot, hi_knot, theta = _locate(
+        x_in,
+        rows,
+        row_mask,
+        widths_ptr,
+        stride_w_row,
+        stride_w_col,
+        heights_ptr,
+        stride_h_row,
+        stride_h_col,
+        derivatives_ptr,
+        stride_d_row,
+        stride_d_col,
+        num_bins,
+        left,
+        right,
+        bottom,
+        top,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+        INVERSE,
+        TAILS,
+        BLOCK_K,
+    )
+    x_lo, width, _, _, _, _ = x_side
+    y_lo, height, _, _, _, _ = y_side
+    d_lo, _, _, _ = lo_knot
+    d_hi, _, _, _ = hi_knot
+    y, logabsdet, _, _, _, _ = _rq(theta, y_lo, height, height / width, d_lo, d_hi)
     # Clamped to the range, as the reference does, so that end points stay end points.
     if INVERSE:
         y = tl.minimum(tl.maximum(x_lo + theta * width, left), right)
@@ -222,18 +339,31 @@ def _rq_spline_forward_kernel(
 
 
 @triton.jit
-def _store_grad_side(ptr, rows, row_mask, e, scale, bin_idx, last, below_lo, below_hi, grad_lo,
-                     grad_hi, span, num_bins, min_bin_size, BLOCK_K: tl.constexpr):  # fmt: skip
+def _store_grad_side(
+    ptr,  # (n_elements, num_bins), contiguous: the gradient of widths or heights
+    rows,
+    row_mask,
+    side,
+    bin_idx,
+    grad_lo,
+    grad_hi,
+    span,
+    num_bins,
+    min_bin_size,
+    BLOCK_K: tl.constexpr,
+):
     """Gradient with respect to one row of unnormalised bin sizes from the gradients at the
     bin's two knot positions: p_i (dL/dp_i - sum_j p_j dL/dp_j) with dL/dp_i = span c (g_lo
-    [i < k] + g_hi [i <= k]); pinned end knots carry none (fastgen.reference.splines)."""
+    [i < k] + g_hi [i <= k]); pinned end knots carry none (fastgen.reference.splines).
+    ``side`` is :func:`_locate`'s x or y side, ``span`` its range's length."""
+    _, _, e, scale, below_lo, below_hi = side
     cols = tl.arange(0, BLOCK_K)
     g_lo = grad_lo * span
-    g_hi = tl.where(last, 0.0, grad_hi * span)
+    g_hi = tl.where(bin_idx == num_bins - 1, 0.0, grad_hi * span)
     offset = (g_lo * below_lo + g_hi * below_hi) / (1.0 - min_bin_size * num_bins)
     k = bin_idx[:, None]
-    step = tl.where(cols[None, :] < k, (g_lo + g_hi)[:, None],
-                    tl.where(cols[None, :] == k, g_hi[:, None], 0.0))  # fmt: skip
+    at_k = tl.where(cols[None, :] == k, g_hi[:, None], 0.0)
+    step = tl.where(cols[None, :] < k, (g_lo + g_hi)[:, None], at_k)
     grad = (step - offset[:, None]) * e * scale[:, None]
     mask = row_mask[:, None] & (cols[None, :] < num_bins)
     offsets = rows[:, None] * num_bins + cols[None, :]
@@ -242,28 +372,81 @@ def _store_grad_side(ptr, rows, row_mask, e, scale, bin_idx, last, below_lo, bel
 
 @triton.jit
 def _rq_spline_backward_kernel(
-    inputs_ptr, widths_ptr, heights_ptr, derivatives_ptr, grad_outputs_ptr, grad_logabsdet_ptr,
-    grad_inputs_ptr, grad_widths_ptr, grad_heights_ptr, grad_derivatives_ptr,
-    n_elements, num_bins, num_derivatives, stride_in, stride_w_row, stride_w_col, stride_h_row,
-    stride_h_col, stride_d_row, stride_d_col, stride_grad_out, stride_grad_lad, left, right,
-    bottom, top, min_bin_width, min_bin_height, min_derivative,
-    INVERSE: tl.constexpr, TAILS: tl.constexpr, IDENTITY_OUTSIDE: tl.constexpr,
-    BLOCK: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
-):  # fmt: skip
-    rows, row_mask, x, inside, x_in = _load_inputs(inputs_ptr, stride_in, n_elements, left,
-                                                   right, bottom, top, INVERSE, BLOCK)  # fmt: skip
+    inputs_ptr,  # (n_elements,), strided
+    widths_ptr,  # (n_elements, num_bins), strided
+    heights_ptr,  # (n_elements, num_bins), strided
+    derivatives_ptr,  # (n_elements, num_derivatives), strided
+    grad_outputs_ptr,  # (n_elements,), strided
+    grad_logabsdet_ptr,  # (n_elements,), strided
+    grad_inputs_ptr,  # (n_elements,), contiguous
+    grad_widths_ptr,  # (n_elements, num_bins), contiguous
+    grad_heights_ptr,  # (n_elements, num_bins), contiguous
+    grad_derivatives_ptr,  # (n_elements, num_derivatives), contiguous
+    n_elements,
+    num_bins,
+    num_derivatives,
+    stride_in,
+    stride_w_row,
+    stride_w_col,
+    stride_h_row,
+    stride_h_col,
+    stride_d_row,
+    stride_d_col,
+    stride_grad_out,
+    stride_grad_lad,
+    left,
+    right,
+    bottom,
+    top,
+    min_bin_width,
+    min_bin_height,
+    min_derivative,
+    INVERSE: tl.constexpr,
+    TAILS: tl.constexpr,
+    IDENTITY_OUTSIDE: tl.constexpr,
+    BLOCK: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+):
+    rows, row_mask, x, inside, x_in = _load_inputs(
+        inputs_ptr, stride_in, n_elements, left, right, bottom, top, INVERSE, BLOCK
+    )
     g_out = tl.load(grad_outputs_ptr + rows * stride_grad_out, mask=row_mask, other=0.0)
     g_lad = tl.load(grad_logabsdet_ptr + rows * stride_grad_lad, mask=row_mask, other=0.0)
     g_out = g_out.to(tl.float32)
     g_lad = g_lad.to(tl.float32)
     g_out_in = tl.where(inside, g_out, 0.0)
     g_lad_in = tl.where(inside, g_lad, 0.0)
-    (ew, scale_w, xb_lo, xb_hi, x_lo, width, eh, scale_h, yb_lo, yb_hi, y_lo, height, bin_idx,
-     last, col_lo, col_hi, fixed_lo, fixed_hi, ud_lo, ud_hi, d_lo, d_hi, delta,
-     theta) = _locate(x_in, rows, row_mask, widths_ptr, stride_w_row, stride_w_col, heights_ptr,
-                      stride_h_row, stride_h_col, derivatives_ptr, stride_d_row, stride_d_col,
-                      num_bins, left, right, bottom, top, min_bin_width, min_bin_height,
-                      min_derivative, INVERSE, TAILS, BLOCK_K)  # fmt: skip
+    bin_idx, x_side, y_side, lo_knot, hi_knot, theta = _locate(
+        x_in,
+        rows,
+        row_mask,
+        widths_ptr,
+        stride_w_row,
+        stride_w_col,
+        heights_ptr,
+        stride_h_row,
+        stride_h_col,
+        derivatives_ptr,
+        stride_d_row,
+        stride_d_col,
+        num_bins,
+        left,
+        right,
+        bottom,
+        top,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+        INVERSE,
+        TAILS,
+        BLOCK_K,
+    )
+    _, width, _, _, _, _ = x_side
+    y_lo, height, _, _, _, _ = y_side
+    d_lo, ud_lo, col_lo, fixed_lo = lo_knot
+    d_hi, ud_hi, col_hi, fixed_hi = hi_knot
+    delta = height / width
     _, _, denominator, m, numerator, tau = _rq(theta, y_lo, height, delta, d_lo, d_hi)
 
     # Partials of y and l = log dy/dx in theta, s = delta, height, d_lo, d_hi.
@@ -303,12 +486,32 @@ def _rq_spline_backward_kernel(
     else:
         g_in = tl.where(inside, g_in, float("nan"))
     tl.store(grad_inputs_ptr + rows, g_in.to(grad_inputs_ptr.dtype.element_ty), mask=row_mask)
-    _store_grad_side(grad_widths_ptr, rows, row_mask, ew, scale_w, bin_idx, last, xb_lo, xb_hi,
-                     g_x_lo - g_width, g_width, right - left, num_bins, min_bin_width,
-                     BLOCK_K)  # fmt: skip
-    _store_grad_side(grad_heights_ptr, rows, row_mask, eh, scale_h, bin_idx, last, yb_lo, yb_hi,
-                     coef_y - g_height, g_height, top - bottom, num_bins, min_bin_height,
-                     BLOCK_K)  # fmt: skip
+    _store_grad_side(
+        grad_widths_ptr,
+        rows,
+        row_mask,
+        x_side,
+        bin_idx,
+        g_x_lo - g_width,
+        g_width,
+        right - left,
+        num_bins,
+        min_bin_width,
+        BLOCK_K,
+    )
+    _store_grad_side(
+        grad_heights_ptr,
+        rows,
+        row_mask,
+        y_side,
+        bin_idx,
+        coef_y - g_height,
+        g_height,
+        top - bottom,
+        num_bins,
+        min_bin_height,
+        BLOCK_K,
+    )
 
     # softplus' = sigmoid; the two knots may share a column (circular K = 1 never; linear K = 2
     # through a fixed end), so the contributions add like a scatter_add.
@@ -322,10 +525,10 @@ def _rq_spline_backward_kernel(
     tl.store(d_ptrs, g_d.to(grad_derivatives_ptr.dtype.element_ty), mask=d_mask)
 
 
-def _settings(num_bins: int, num_derivatives: int):
+def _settings(num_bins: int) -> tuple[int, int]:
+    """(BLOCK, BLOCK_K): elements per program and the padded bin count (TILE_ELEMENTS)."""
     block_k = triton.next_power_of_2(num_bins)
-    block = max(1, TILE_ELEMENTS // block_k)
-    return block, block_k, triton.next_power_of_2(num_derivatives)
+    return max(1, TILE_ELEMENTS // block_k), block_k
 
 
 def _flatten(inputs, widths, heights, derivatives):
@@ -339,8 +542,39 @@ def _flatten(inputs, widths, heights, derivatives):
     )
 
 
-def _scalars(bounds, min_sizes):
-    return [float(v) for v in (*bounds, *min_sizes)]
+def _shared_arguments(x, w, h, d, inverse, bounds, min_sizes, tails, identity_outside) -> dict:
+    """The arguments both kernels take, by name, for the flattened tensors ``x, w, h, d``;
+    scalar floats are pinned to Python floats (float32 in the kernels)."""
+    left, right, bottom, top = map(float, bounds)
+    min_bin_width, min_bin_height, min_derivative = map(float, min_sizes)
+    block, block_k = _settings(w.shape[1])
+    return dict(
+        inputs_ptr=x,
+        widths_ptr=w,
+        heights_ptr=h,
+        derivatives_ptr=d,
+        n_elements=x.shape[0],
+        num_bins=w.shape[1],
+        stride_in=x.stride(0),
+        stride_w_row=w.stride(0),
+        stride_w_col=w.stride(1),
+        stride_h_row=h.stride(0),
+        stride_h_col=h.stride(1),
+        stride_d_row=d.stride(0),
+        stride_d_col=d.stride(1),
+        left=left,
+        right=right,
+        bottom=bottom,
+        top=top,
+        min_bin_width=min_bin_width,
+        min_bin_height=min_bin_height,
+        min_derivative=min_derivative,
+        INVERSE=inverse,
+        TAILS=tails,
+        IDENTITY_OUTSIDE=identity_outside,
+        BLOCK=block,
+        BLOCK_K=block_k,
+    )
 
 
 @triton_op("fastgen::rq_spline_forward", mutates_args=())
@@ -359,20 +593,23 @@ def rq_spline_forward(
     Returns contiguous ``(outputs, logabsdet)`` shaped like ``inputs``."""
     outputs = new_empty(inputs.shape, inputs.dtype, inputs.device)
     logabsdet = new_empty(inputs.shape, inputs.dtype, inputs.device)
-    n_elements = inputs.numel()
-    if n_elements == 0:
+    if inputs.numel() == 0:
         return outputs, logabsdet
-    x, w, h, d = _flatten(inputs, widths, heights, derivatives)
-    num_bins = w.shape[1]
-    block, block_k, _ = _settings(num_bins, d.shape[1])
+    args = _shared_arguments(
+        *_flatten(inputs, widths, heights, derivatives),
+        inverse,
+        bounds,
+        min_sizes,
+        tails,
+        identity_outside,
+    )
+    grid = (triton.cdiv(args["n_elements"], args["BLOCK"]),)
     with device_guard(inputs):
-        wrap_triton(_rq_spline_forward_kernel)[(triton.cdiv(n_elements, block),)](
-            x, w, h, d, outputs, logabsdet, n_elements, num_bins, x.stride(0), w.stride(0),
-            w.stride(1), h.stride(0), h.stride(1), d.stride(0), d.stride(1),
-            *_scalars(bounds, min_sizes),
-            INVERSE=inverse, TAILS=tails, IDENTITY_OUTSIDE=identity_outside, BLOCK=block,
-            BLOCK_K=block_k,
-        )  # fmt: skip
+        wrap_triton(_rq_spline_forward_kernel)[grid](
+            outputs_ptr=outputs,
+            logabsdet_ptr=logabsdet,
+            **args,
+        )
     return outputs, logabsdet
 
 
@@ -392,21 +629,26 @@ def rq_spline_backward(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Launch the backward kernel; returns contiguous gradients for the four tensors."""
     grads = [new_empty(t.shape, t.dtype, t.device) for t in (inputs, widths, heights, derivatives)]
-    n_elements = inputs.numel()
-    if n_elements == 0:
+    if inputs.numel() == 0:
         return tuple(grads)
     x, w, h, d = _flatten(inputs, widths, heights, derivatives)
+    args = _shared_arguments(x, w, h, d, inverse, bounds, min_sizes, tails, identity_outside)
     g_out, g_lad = grad_outputs.reshape(-1), grad_logabsdet.reshape(-1)
-    num_bins, num_derivatives = w.shape[1], d.shape[1]
-    block, block_k, block_d = _settings(num_bins, num_derivatives)
+    grid = (triton.cdiv(args["n_elements"], args["BLOCK"]),)
     with device_guard(inputs):
-        wrap_triton(_rq_spline_backward_kernel)[(triton.cdiv(n_elements, block),)](
-            x, w, h, d, g_out, g_lad, *grads, n_elements, num_bins, num_derivatives,
-            x.stride(0), w.stride(0), w.stride(1), h.stride(0), h.stride(1), d.stride(0),
-            d.stride(1), g_out.stride(0), g_lad.stride(0), *_scalars(bounds, min_sizes),
-            INVERSE=inverse, TAILS=tails, IDENTITY_OUTSIDE=identity_outside, BLOCK=block,
-            BLOCK_K=block_k, BLOCK_D=block_d,
-        )  # fmt: skip
+        wrap_triton(_rq_spline_backward_kernel)[grid](
+            grad_outputs_ptr=g_out,
+            grad_logabsdet_ptr=g_lad,
+            grad_inputs_ptr=grads[0],
+            grad_widths_ptr=grads[1],
+            grad_heights_ptr=grads[2],
+            grad_derivatives_ptr=grads[3],
+            num_derivatives=d.shape[1],
+            stride_grad_out=g_out.stride(0),
+            stride_grad_lad=g_lad.stride(0),
+            BLOCK_D=triton.next_power_of_2(d.shape[1]),
+            **args,
+        )
     return tuple(grads)
 
 
@@ -414,10 +656,25 @@ class RationalQuadraticSplineTriton(torch.autograd.Function):
     """Autograd glue: the backward kernel recomputes from the saved inputs."""
 
     @staticmethod
-    def forward(ctx, inputs, widths, heights, derivatives, inverse, bounds, min_sizes, tails,
-                identity_outside):  # fmt: skip
-        args = (bool(inverse), list(bounds), list(min_sizes), TAILS_CODES[tails],
-                bool(identity_outside))  # fmt: skip
+    def forward(
+        ctx,
+        inputs,
+        widths,
+        heights,
+        derivatives,
+        inverse,
+        bounds,
+        min_sizes,
+        tails,
+        identity_outside,
+    ):
+        args = (
+            bool(inverse),
+            list(bounds),
+            list(min_sizes),
+            TAILS_CODES[tails],
+            bool(identity_outside),
+        )
         outputs, logabsdet = rq_spline_forward(inputs, widths, heights, derivatives, *args)
         ctx.save_for_backward(inputs, widths, heights, derivatives)
         ctx.args = args
@@ -430,8 +687,17 @@ class RationalQuadraticSplineTriton(torch.autograd.Function):
         return (*grads, None, None, None, None, None)
 
 
-def rational_quadratic_spline_triton(inputs, widths, heights, derivatives, inverse, bounds,
-                                     min_sizes, tails, identity_outside):  # fmt: skip
+def rational_quadratic_spline_triton(
+    inputs,
+    widths,
+    heights,
+    derivatives,
+    inverse,
+    bounds,
+    min_sizes,
+    tails,
+    identity_outside,
+):
     """Same contract as ``fastgen.reference.splines.RationalQuadraticSpline.apply``."""
     return RationalQuadraticSplineTriton.apply(
         inputs, widths, heights, derivatives, inverse, bounds, min_sizes, tails, identity_outside
@@ -439,20 +705,49 @@ def rational_quadratic_spline_triton(inputs, widths, heights, derivatives, inver
 
 
 # Representative compilations for profiling.aot / profiling: the smallest and largest tiles.
-_FLOAT_ARGS = ("left", "right", "bottom", "top", "min_bin_width", "min_bin_height",
-               "min_derivative")  # fmt: skip
-AOT_CONFIGS = [
-    AotConfig(
+_FLOAT_ARGS = (
+    "left",
+    "right",
+    "bottom",
+    "top",
+    "min_bin_width",
+    "min_bin_height",
+    "min_derivative",
+)
+
+
+def _aot(kernel, num_bins, inverse, tails, **extra):
+    block, block_k = _settings(num_bins)
+    tails_name = {code: name for name, code in TAILS_CODES.items()}[tails]
+    return AotConfig(
         kernel,
-        constexprs=dict(INVERSE=inverse, TAILS=tails, IDENTITY_OUTSIDE=True, BLOCK=block,
-                        BLOCK_K=block_k, **extra),  # fmt: skip
+        constexprs=dict(
+            INVERSE=inverse,
+            TAILS=tails,
+            IDENTITY_OUTSIDE=True,
+            BLOCK=block,
+            BLOCK_K=block_k,
+            **extra,
+        ),
         types=dict.fromkeys(_FLOAT_ARGS, "fp32"),
-        label=f"K={num_bins} {'inverse' if inverse else 'forward'} {name}",
+        label=f"K={num_bins} {'inverse' if inverse else 'forward'} {tails_name}",
     )
-    for kernel, extra_key in ((_rq_spline_forward_kernel, None),
-                              (_rq_spline_backward_kernel, "BLOCK_D"))
-    for num_bins, inverse, tails, name in ((8, False, TAILS_LINEAR, "linear"),
-                                           (64, True, TAILS_CIRCULAR, "circular"))
-    for block, block_k, block_d in [_settings(num_bins, num_bins)]
-    for extra in [{extra_key: block_d} if extra_key else {}]
-]  # fmt: skip
+
+
+AOT_CONFIGS = [
+    config
+    for num_bins, inverse, tails in (
+        (8, False, TAILS_LINEAR.value),
+        (64, True, TAILS_CIRCULAR.value),
+    )
+    for config in (
+        _aot(_rq_spline_forward_kernel, num_bins, inverse, tails),
+        _aot(
+            _rq_spline_backward_kernel,
+            num_bins,
+            inverse,
+            tails,
+            BLOCK_D=triton.next_power_of_2(num_bins),
+        ),
+    )
+]

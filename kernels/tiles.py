@@ -7,9 +7,19 @@ import triton.language as tl
 
 
 @triton.jit
-def _tile_matmul(a_rows, stride_a_k, row_mask, b_cols, stride_b_k, col_mask, n_k,
-                 INPUT_PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                 BLOCK_K: tl.constexpr):  # fmt: skip
+def _tile_matmul(
+    a_rows,  # [BLOCK_M, 1] pointers to the tile's rows of A
+    stride_a_k,
+    row_mask,  # [BLOCK_M]
+    b_cols,  # [1, BLOCK_N] pointers to the tile's columns of B
+    stride_b_k,
+    col_mask,  # [BLOCK_N]
+    n_k,
+    INPUT_PRECISION: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
     """``[BLOCK_M, BLOCK_N]`` float32 tile of ``A @ B`` over the shared dimension ``n_k``.
 
     ``a_rows``: ``[BLOCK_M, 1]`` pointers to the tile's rows of A (``stride_a_k`` between
@@ -20,9 +30,9 @@ def _tile_matmul(a_rows, stride_a_k, row_mask, b_cols, stride_b_k, col_mask, n_k
     for k in range(0, n_k, BLOCK_K):
         ks = k + tl.arange(0, BLOCK_K)
         k_mask = ks < n_k
-        a = tl.load(a_rows + ks[None, :] * stride_a_k, mask=row_mask[:, None] & k_mask[None, :],
-                    other=0.0)  # fmt: skip
-        b = tl.load(b_cols + ks[:, None] * stride_b_k, mask=k_mask[:, None] & col_mask[None, :],
-                    other=0.0)  # fmt: skip
+        a_mask = row_mask[:, None] & k_mask[None, :]
+        b_mask = k_mask[:, None] & col_mask[None, :]
+        a = tl.load(a_rows + ks[None, :] * stride_a_k, mask=a_mask, other=0.0)
+        b = tl.load(b_cols + ks[:, None] * stride_b_k, mask=b_mask, other=0.0)
         acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision=INPUT_PRECISION)
     return acc

@@ -1,11 +1,24 @@
-"""Helpers shared by the kernel launchers."""
+"""Helpers shared by the kernel launchers. Imports only torch and the standard library, so that
+``fastgen.backend`` can use :func:`interpreter_enabled` without importing triton."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 
 import torch
+
+# The values of TRITON_INTERPRET that switch Triton's interpreter on: Triton reads the variable
+# with its getenv_bool (triton.knobs.runtime.interpret), case-insensitively and unstripped.
+INTERPRETER_ON = ("1", "y", "yes", "on", "true")
+
+
+def interpreter_enabled() -> bool:
+    """Whether ``TRITON_INTERPRET`` switches Triton's CPU interpreter on, read as Triton reads
+    it, so that the launchers and the backend chooser agree with the ``@triton.jit`` decorator.
+    (Triton reads it when a kernel is decorated: set it before importing the kernels.)"""
+    return os.environ.get("TRITON_INTERPRET", "").lower() in INTERPRETER_ON
 
 
 def new_empty(shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fastgen.kernels.utils import AotConfig
+from fastgen.kernels.utils import AotConfig, interpreter_enabled
 
 ARCHS = (80, 90)
 
@@ -173,10 +173,12 @@ def report(archs=ARCHS) -> tuple[list[KernelResources], list[str], list[str]]:
 def format_table(rows: list[KernelResources]) -> str:
     header = ("kernel", "config", "sm", "warps", "regs", "spills (B)", "smem (B)", "mma")
     lines = [header] + [
-        (r.kernel, r.label, str(r.arch), str(r.num_warps), str(r.registers), str(r.spills),
-         str(r.shared), "yes" if r.tensor_cores else "no")
+        (
+            *map(str, (r.kernel, r.label, r.arch, r.num_warps, r.registers, r.spills, r.shared)),
+            "yes" if r.tensor_cores else "no",
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = [
         "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
@@ -193,7 +195,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--arch", type=int, action="append", help="sm version (default 80, 90)")
     args = parser.parse_args(argv)
-    if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+    if interpreter_enabled():
         parser.error("unset TRITON_INTERPRET: ahead-of-time compilation needs the real compiler")
     # Triton 3.9 warns until FMA fusion is chosen explicitly: keep its default (on), as a
     # launch on a GPU would.

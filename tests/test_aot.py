@@ -29,6 +29,8 @@ KERNELS = {
     "_softmin_grad_kernel",
     "_fused_gemm_kernel",
     "_kernel_sum_kernel",
+    "_knn_kernel",
+    "_ball_count_kernel",
 }
 HELPERS = {
     "_softplus",
@@ -49,14 +51,17 @@ HELPERS = {
     "_operand",
     "_activation",
     "_activation_grad",
+    "_load_block",
+    "_load_weight",
     "_load_grad",
+    "_load_points",
     "_squared_distances",
     "_cost",
+    "_pick",
     "_problem",
-    "_point_base",
     "_log_weights_tile",
-    "_program_setup",
     "_tile_matmul",
+    "_squared_distance_tile",
 }
 
 

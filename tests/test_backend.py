@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from fastgen.backend import resolve_backend
+from fastgen.backend import resolve_backend, triton_interpreter_enabled
 
 SUPPORTED = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -62,3 +62,15 @@ def test_non_cuda_accelerators_are_refused():
     with pytest.raises(ValueError, match="tensors are on meta"):
         _resolve("triton", torch.zeros(3, device="meta"))
     assert _resolve("auto", torch.zeros(3, device="meta")) == "torch"
+
+
+@pytest.mark.parametrize(
+    "value", ["1", "0", "", "true", "TRUE", "On", "yes", "y", "off", "2", " 1"]
+)
+def test_interpreter_check_reads_the_variable_as_triton_does(monkeypatch, value):
+    """The one TRITON_INTERPRET reading agrees with Triton's own (the oracle)."""
+    knobs = pytest.importorskip("triton.knobs", reason="triton is not installed (or < 3.4)")
+    monkeypatch.setenv("TRITON_INTERPRET", value)
+    assert triton_interpreter_enabled() == knobs.runtime.interpret
+    monkeypatch.delenv("TRITON_INTERPRET")
+    assert not triton_interpreter_enabled() and not knobs.runtime.interpret

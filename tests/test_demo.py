@@ -43,11 +43,12 @@ def test_short_run_writes_table_json_and_figures(tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--steps", "0"], "--steps: must be a positive integer"),
-        (["--steps", "ten"], "--steps: must be a positive integer"),
+        (["--steps", "0"], "--steps must be >= 1, got 0"),
+        (["--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
         (["--device", "tpu"], "--device: invalid choice"),
         (["--backend", "numpy"], "--backend: invalid choice"),
-        (["--seed", "1.5"], "--seed: must be an integer"),
+        (["--seed", "1.5"], "argument --seed: invalid int value: '1.5'"),
+        (["--seed", "-1"], "--seed must be >= 0 and <= 9223372036854775807, got -1"),
     ],
 )
 def test_invalid_arguments_exit_2(arguments, message, capsys):

@@ -4,8 +4,12 @@ with log_prob, conditional models, and errors."""
 import pytest
 import torch
 
-from fastgen.flows import Flow, NeuralSplineFlow, StandardNormal
-from fastgen.nn import MaskedAffineAutoregressiveTransform
+from fastgen.flows import (
+    Flow,
+    MaskedAffineAutoregressiveTransform,
+    NeuralSplineFlow,
+    StandardNormal,
+)
 
 
 def _perturbed(flow, scale=0.3, seed=0):
@@ -22,8 +26,9 @@ def test_density_integrates_to_one(autoregressive):
     spline only moves mass inside [-3, 3]); the flow is far from the identity (its log-density
     differs from the base's by O(1))."""
     torch.manual_seed(0)
-    flow = NeuralSplineFlow(2, num_layers=3, hidden_features=16, num_bins=6,
-                            autoregressive=autoregressive).double()  # fmt: skip
+    flow = NeuralSplineFlow(
+        2, num_layers=3, hidden_features=16, num_bins=6, autoregressive=autoregressive
+    ).double()
     _perturbed(flow, scale=0.1)  # larger moves make bins too narrow for a 400 x 400 grid
     step = 14 / 400
     axis = torch.arange(-7 + step / 2, 7, step, dtype=torch.float64)
@@ -38,9 +43,16 @@ def test_density_integrates_to_one(autoregressive):
 
 @pytest.mark.parametrize("autoregressive", [True, False], ids=["autoregressive", "coupling"])
 def test_sample_agrees_with_log_prob(autoregressive):
-    flow = _perturbed(NeuralSplineFlow(3, num_layers=2, hidden_features=16, num_bins=5,
-                                       autoregressive=autoregressive,
-                                       circular_features=[1]).double())  # fmt: skip
+    flow = _perturbed(
+        NeuralSplineFlow(
+            3,
+            num_layers=2,
+            hidden_features=16,
+            num_bins=5,
+            autoregressive=autoregressive,
+            circular_features=[1],
+        ).double()
+    )
     torch.manual_seed(1)
     samples, log_prob = flow.sample_and_log_prob(50)
     torch.manual_seed(1)
@@ -90,3 +102,40 @@ def test_bad_input():
         NeuralSplineFlow(3, circular_features=[3])
     with pytest.raises(ValueError, match="features must be >= 2"):
         NeuralSplineFlow(1, autoregressive=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(features=0), ValueError, "features must be >= 1, got 0"),
+        (dict(features=3.0), TypeError, "features must be an int"),
+        (dict(num_bins=1), ValueError, "num_bins must be >= 2, got 1"),
+        (dict(hidden_features=0), ValueError, "hidden_features must be >= 1, got 0"),
+        (dict(num_layers=0), ValueError, "num_layers must be >= 1, got 0"),
+        (dict(context_features=0), ValueError, "context_features must be >= 1, got 0"),
+        (dict(context_features=2.5), TypeError, "context_features must be an int"),
+        (dict(num_blocks=-1), ValueError, "num_blocks must be >= 0, got -1"),
+        (dict(tail_bound=-1.0), ValueError, "tail_bound must be > 0"),
+        (dict(autoregressive=0), TypeError, "autoregressive must be a bool"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        NeuralSplineFlow(**{"features": 3, **kwargs})
+
+
+@pytest.mark.parametrize("autoregressive", [True, False], ids=["autoregressive", "coupling"])
+def test_state_dict_and_pickle_round_trip(autoregressive, tmp_path):
+    """Mixed tails keep their feature groups out of the state_dict (they follow from the
+    constructor), and whole models pickle (sbi saves posteriors that way)."""
+    kwargs = dict(num_layers=2, hidden_features=8, num_bins=4, circular_features=[1])
+    flow = _perturbed(NeuralSplineFlow(3, autoregressive=autoregressive, **kwargs))
+    state = flow.state_dict()
+    assert not [key for key in state if "elementwise" in key]
+    other = NeuralSplineFlow(3, autoregressive=autoregressive, **kwargs)
+    other.load_state_dict(state)
+    inputs = torch.randn(6, 3)
+    torch.testing.assert_close(other.log_prob(inputs), flow.log_prob(inputs))
+    torch.save(flow, tmp_path / "flow.pt")
+    loaded = torch.load(tmp_path / "flow.pt", weights_only=False)
+    torch.testing.assert_close(loaded.log_prob(inputs), flow.log_prob(inputs))

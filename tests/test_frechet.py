@@ -183,13 +183,13 @@ def test_errors_name_the_argument():
         calculate_frechet_distance(mu, sigma, mu, [[1.0]])
     with pytest.raises(TypeError, match="mu1 must have a floating-point dtype"):
         calculate_frechet_distance(np.zeros(3, dtype=np.int64), sigma, mu, sigma)
-    with pytest.raises(ValueError, match="eps must be finite and >= 0"):
+    with pytest.raises(ValueError, match="eps must be >= 0, got -1.0"):
         calculate_frechet_distance(mu, sigma, mu, sigma, eps=-1.0)
     with pytest.raises(ValueError, match="method must be one of"):
         calculate_frechet_distance(mu, sigma, mu, sigma, method="scipy")
     with pytest.raises(ValueError, match="features2 needs N >= 2"):
         frechet_distance(np.zeros((5, 3)), np.zeros((1, 3)))
-    with pytest.raises(ValueError, match="same D"):
+    with pytest.raises(ValueError, match="same size along axis -1"):
         frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
     with pytest.raises(ValueError, match=r"features must be \(N, 3\)"):
         FeatureStatistics(3).update(np.zeros((5, 4)))
@@ -201,5 +201,7 @@ def test_errors_name_the_argument():
         FeatureStatistics(3).merge(FeatureStatistics(4))
     with pytest.raises(TypeError, match="dtype must be"):
         FeatureStatistics(3, dtype=torch.float16)
+    with pytest.raises(ValueError, match="num_features must be >= 1, got 0"):
+        FeatureStatistics(0)
     with pytest.raises(ValueError, match="update needs"):
         FrechetDistance(3).update()

@@ -2,7 +2,6 @@
 papers' notation) and ``F.binary_cross_entropy_with_logits``; their limits at logits of
 +-1e4; gradients by gradcheck in float64; and the weight-clipping helper."""
 
-import doctest
 import math
 
 import pytest
@@ -211,7 +210,3 @@ def test_clip_weights_in_place():
 def test_argument_errors_name_the_argument(call, error, name):
     with pytest.raises(error, match=name):
         call()
-
-
-def test_docstring_examples():
-    assert doctest.testmod(gan).failed == 0

@@ -152,5 +152,5 @@ def test_sqrtm_errors():
         trace_sqrt_product(torch.eye(3), torch.eye(4))
     with pytest.raises(ValueError, match="sigma2 must be positive semi-definite"):
         trace_sqrt_product(torch.eye(3), -torch.eye(3))
-    with pytest.raises(ValueError, match="same number of rows"):
+    with pytest.raises(ValueError, match="factor2 must have the same size along axis 0"):
         trace_sqrt_product_factors(torch.zeros(3, 2), torch.zeros(4, 2))

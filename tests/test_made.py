@@ -15,7 +15,7 @@ CONFIGS = {
     "residual-context": dict(use_residual_blocks=True, context_features=3),
     "residual-batchnorm-tanh": dict(
         use_residual_blocks=True, use_batch_norm=True, activation=torch.tanh
-    ),  # fmt: skip
+    ),
     "feedforward": dict(use_residual_blocks=False, activation=F.elu),
     "feedforward-context": dict(use_residual_blocks=False, context_features=2),
     "feedforward-random": dict(use_residual_blocks=False, random_mask=True, num_blocks=3),
@@ -53,8 +53,14 @@ def test_autoregressive_property(features, random_mask):
     """d outputs[d, :] / d inputs[j] is exactly zero for j >= d, and the network is not
     trivially zero (some j < d dependence exists for d >= 1)."""
     torch.manual_seed(features)
-    made = MADE(features, 30, output_multiplier=2, use_residual_blocks=not random_mask,
-                random_mask=random_mask, num_blocks=2).double()  # fmt: skip
+    made = MADE(
+        features,
+        30,
+        output_multiplier=2,
+        use_residual_blocks=not random_mask,
+        random_mask=random_mask,
+        num_blocks=2,
+    ).double()
     for p in made.parameters():  # away from the residual blocks' near-zero initialisation
         torch.nn.init.normal_(p)
     inputs = torch.randn(features, dtype=torch.float64)
@@ -111,3 +117,21 @@ def test_bad_input():
         MADE(4, 16, random_mask=True)
     with pytest.raises(TypeError, match="inputs must be a torch.Tensor"):
         made([[0.0] * 4])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(features=0), ValueError, "features must be >= 1, got 0"),
+        (dict(features=2.0), TypeError, "features must be an int"),
+        (dict(hidden_features=0), ValueError, "hidden_features must be >= 1"),
+        (dict(context_features=0), ValueError, "context_features must be >= 1"),
+        (dict(num_blocks=-1), ValueError, "num_blocks must be >= 0"),
+        (dict(output_multiplier=0), ValueError, "output_multiplier must be >= 1"),
+        (dict(use_residual_blocks=1), TypeError, "use_residual_blocks must be a bool"),
+        (dict(dropout_probability=1.5), ValueError, "dropout_probability must be"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        MADE(**{"features": 4, "hidden_features": 16, **kwargs})

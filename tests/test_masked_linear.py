@@ -14,11 +14,18 @@ made = pytest.importorskip("nflows.transforms.made", reason="nflows is not insta
 def test_matches_nflows_masked_linear(is_output):
     torch.manual_seed(0)
     in_degrees = torch.randint(1, 6, (13,))
-    theirs = made.MaskedLinear(in_degrees, 10 if is_output else 17, 5, random_mask=False,
-                               is_output=is_output)  # fmt: skip
+    theirs = made.MaskedLinear(
+        in_degrees, 10 if is_output else 17, 5, random_mask=False, is_output=is_output
+    )
     ours = MaskedLinear(13, theirs.out_features, in_degrees, theirs.degrees, strict=is_output)
-    ours.load_state_dict({"weight": theirs.weight, "bias": theirs.bias,
-                          "in_degrees": in_degrees, "out_degrees": theirs.degrees})  # fmt: skip
+    ours.load_state_dict(
+        {
+            "weight": theirs.weight,
+            "bias": theirs.bias,
+            "in_degrees": in_degrees,
+            "out_degrees": theirs.degrees,
+        }
+    )
     assert torch.equal(ours.mask, theirs.mask)
     inputs = torch.randn(4, 7, 13)
     torch.testing.assert_close(ours(inputs), theirs(inputs), atol=0, rtol=0)
@@ -62,6 +69,10 @@ def test_bad_input():
         MaskedLinear(2, 1, torch.tensor([1.0, 2.0]), [1])
     with pytest.raises(ValueError, match="activation must be one of"):
         MaskedLinear(2, 1, [1, 2], [1], activation="softsign")
+    with pytest.raises(ValueError, match="out_features must be >= 1, got 0"):
+        MaskedLinear(2, 0, [1, 2], [])
+    with pytest.raises(TypeError, match="strict must be a bool"):
+        MaskedLinear(2, 1, [1, 2], [1], strict=1)
     layer = MaskedLinear(4, 3, [1, 2, 3, 4], [1, 2, 3])
     with pytest.raises(ValueError, match=r"input must have shape \(\.\.\., in_features\)"):
         layer(torch.randn(2, 5))
@@ -70,8 +81,9 @@ def test_bad_input():
     with pytest.raises(TypeError, match="input must be a torch.Tensor"):
         layer([[1.0] * 4])
     with pytest.raises(ValueError, match="backend must be one of"):
-        masked_linear(torch.randn(2, 4), layer.weight, None, [1, 2, 3, 4], [1, 2, 3],
-                      backend="cuda")  # fmt: skip
+        masked_linear(
+            torch.randn(2, 4), layer.weight, None, [1, 2, 3, 4], [1, 2, 3], backend="cuda"
+        )
 
 
 def test_pickles_with_torch_save(tmp_path):

@@ -6,7 +6,7 @@ TRITON_INTERPRET=1 (tests/conftest.py)."""
 
 import pytest
 import torch
-from tolerances import assert_close_to_reference
+from tolerances import assert_matches_reference
 
 from fastgen.nn import masked_linear
 from fastgen.reference.masked_linear import ACTIVATIONS
@@ -31,14 +31,13 @@ def _degrees(kind, in_features, out_features, features, generator):
 def _run(inputs, weight, bias, degrees, strict, activation, dtype, backend, device):
     leaves = [t.to(device=device, dtype=dtype).requires_grad_() for t in (inputs, weight, bias)]
     out = masked_linear(*leaves, *degrees, strict=strict, activation=activation, backend=backend)
-    upstream = torch.randn(out.shape, generator=torch.Generator().manual_seed(1),
-                           dtype=torch.float64).to(device=device, dtype=dtype)  # fmt: skip
+    generator = torch.Generator().manual_seed(1)  # the same weights for every run of a test
+    upstream = torch.randn(out.shape, generator=generator, dtype=torch.float64).to(device, dtype)
     grads = torch.autograd.grad((out * upstream).sum(), leaves)
     return [t.detach().cpu() for t in (out, *grads)]
 
 
-def _check(batch_shape, in_features, out_features, kind, strict, activation, device, seed=0):
-    generator = torch.Generator().manual_seed(seed)
+def _check(batch_shape, in_features, out_features, kind, strict, activation, device, generator):
     degrees = _degrees(kind, in_features, out_features, max(in_features, 2), generator)
     inputs = torch.randn(*batch_shape, in_features, generator=generator, dtype=torch.float64)
     weight = torch.randn(out_features, in_features, generator=generator, dtype=torch.float64)
@@ -47,9 +46,7 @@ def _check(batch_shape, in_features, out_features, kind, strict, activation, dev
     ref64 = _run(*args, torch.float64, "torch", device)
     ref32 = _run(*args, torch.float32, "torch", device)
     ours = _run(*args, torch.float32, "triton", device)
-    for name, a, b, c in zip(NAMES, ours, ref64, ref32, strict=True):
-        assert a.dtype == torch.float32 and a.shape == b.shape, name
-        assert_close_to_reference(a, b, c, f"triton {name}", samples=a.numel())
+    assert_matches_reference(ours, ref64, ref32, name=[f"triton {name}" for name in NAMES])
     # masked weights get exactly zero gradient, as (g.T @ x) * M
     mask = kernel_mask(degrees, strict)
     assert (ours[2][~mask] == 0).all()
@@ -62,49 +59,48 @@ def kernel_mask(degrees, strict):
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 @pytest.mark.parametrize("features", [1, 3, 7, 33, 100])
-def test_hidden_layer(features, activation, device):
+def test_hidden_layer(features, activation, device, generator):
     """Sequential degrees, F -> F + 5 units, a batch that is not a multiple of the tile."""
-    _check((37,), features, features + 5, "sequential", False, activation, device)
+    _check((37,), features, features + 5, "sequential", False, activation, device, generator)
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 @pytest.mark.parametrize("features", [3, 33])
-def test_random_degrees_strict(features, activation, device):
-    _check((19,), features, 2 * features + 1, "random", True, activation, device, seed=2)
+def test_random_degrees_strict(features, activation, device, generator):
+    _check((19,), features, 2 * features + 1, "random", True, activation, device, generator)
 
 
 @pytest.mark.parametrize("kind", ["sequential", "random"])
-def test_output_layer_and_batched_inputs(kind, device):
+def test_output_layer_and_batched_inputs(kind, device, generator):
     """Strict output layer (features x multiplier outputs) on (2, 3, K) inputs."""
-    _check((2, 3), 70, 7 * 5, kind, True, None, device, seed=3)
+    _check((2, 3), 70, 7 * 5, kind, True, None, device, generator)
 
 
-def test_strided_input_view(device):
+def test_strided_input_view(device, generator):
     """A transposed (non-contiguous) input is read through its strides, not copied."""
-    generator = torch.Generator().manual_seed(4)
     base = torch.randn(20, 33, generator=generator)
     inputs = base.t().to(device)
     weight = torch.randn(17, 20, generator=generator).to(device)
     degrees = _degrees("random", 20, 17, 5, generator)
     ours = masked_linear(inputs, weight, None, *degrees, activation="tanh", backend="triton")
-    ref = masked_linear(inputs.double(), weight.double(), None, *degrees, activation="tanh",
-                        backend="torch")  # fmt: skip
+    ref = masked_linear(
+        inputs.double(), weight.double(), None, *degrees, activation="tanh", backend="torch"
+    )
     torch.testing.assert_close(ours.double(), ref, atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_half_precision(dtype, device):
+def test_half_precision(dtype, device, generator):
     """Half inputs accumulate in float32: within the half rounding of the float64 result of
     the same (rounded) inputs."""
-    generator = torch.Generator().manual_seed(5)
     degrees = _degrees("sequential", 40, 48, 40, generator)
     inputs = torch.randn(33, 40, generator=generator).to(dtype)
     weight = (torch.randn(48, 40, generator=generator) / 6).to(dtype)
     bias = torch.randn(48, generator=generator).to(dtype)
-    ours = masked_linear(*(t.to(device) for t in (inputs, weight, bias)), *degrees,
-                         activation="silu", backend="triton")  # fmt: skip
-    ref = masked_linear(inputs.double(), weight.double(), bias.double(), *degrees,
-                        activation="silu", backend="torch")  # fmt: skip
+    tensors = [t.to(device) for t in (inputs, weight, bias)]
+    ours = masked_linear(*tensors, *degrees, activation="silu", backend="triton")
+    tensors = [t.double() for t in (inputs, weight, bias)]
+    ref = masked_linear(*tensors, *degrees, activation="silu", backend="torch")
     assert ours.dtype == dtype
     eps = torch.finfo(dtype).eps
     assert ((ours.double().cpu() - ref).abs() <= 2 * eps * (1 + ref.abs())).all()
@@ -126,8 +122,8 @@ def test_tile_skip_fraction_counts_dead_tiles():
     assert kernel.tile_skip_fraction(torch.zeros(16), hidden, strict=False) == 0.0
 
 
-def test_empty_batch(device):
-    weight = torch.randn(4, 3, device=device, requires_grad=True)
+def test_empty_batch(device, generator):
+    weight = torch.randn(4, 3, generator=generator).to(device).requires_grad_()
     inputs = torch.empty(0, 3, device=device, requires_grad=True)
     out = masked_linear(inputs, weight, None, torch.arange(3), torch.arange(4), backend="triton")
     out.sum().backward()

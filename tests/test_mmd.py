@@ -4,26 +4,11 @@ the Triton tiled kernel-sum kernel (interpreter) against the float64 reference."
 import numpy as np
 import pytest
 import torch
+from mmd_oracle import dense_mmd2, kernel_matrix
+from tolerances import assert_matches_reference
 
-from fastgen.metrics import kernel_inception_distance, mmd, mmd2_unbiased
-
-
-def _kernel(x, y, kernel, degree, gamma, coef0):
-    if kernel == "polynomial":
-        return (x @ y.T * gamma + coef0) ** degree
-    distance = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2 * x @ y.T
-    return np.exp(-gamma * distance)
-
-
-def dense_mmd2(x, y, kernel="polynomial", degree=3, gamma=None, coef0=1.0):
-    """torch-fidelity's ``mmd2(K_XX, K_XY, K_YY, mmd_est="unbiased")`` from full kernel
-    matrices, with ``m(m-1)``, ``n(n-1)`` and ``m n`` for sets of different sizes."""
-    gamma = 1.0 / x.shape[1] if gamma is None else gamma
-    k_xx, k_yy, k_xy = (_kernel(a, b, kernel, degree, gamma, coef0)
-                        for a, b in ((x, x), (y, y), (x, y)))  # fmt: skip
-    m, n = len(x), len(y)
-    return ((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
-            + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1)) - 2 * k_xy.sum() / (m * n))  # fmt: skip
+from fastgen.metrics import kernel_inception_distance, mmd2_unbiased
+from fastgen.reference import mmd as reference
 
 
 def _features(seed, m, n, d, shift=0.3):
@@ -38,7 +23,7 @@ def test_reference_matches_dense_formula(m, n, d, kernel, monkeypatch):
     expected = dense_mmd2(x, y, kernel)
     assert mmd2_unbiased(x, y, kernel).item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
     # blocks of a few rows: the blocking changes nothing
-    monkeypatch.setattr(mmd, "BLOCK_ELEMENTS", 3 * max(m, n))
+    monkeypatch.setattr(reference, "BLOCK_ELEMENTS", 3 * max(m, n))
     value = mmd2_unbiased(torch.from_numpy(x), torch.from_numpy(y), kernel, backend="torch")
     assert value.dtype == torch.float64 and value.shape == ()
     assert value.item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
@@ -73,7 +58,8 @@ def _scale(x, y, kernel):
     """Size of the estimator's terms: round-off is relative to them, not to their difference."""
     x, y = x.double().cpu().numpy(), y.double().cpu().numpy()
     gamma = 1.0 / x.shape[1]
-    return sum(np.abs(_kernel(a, b, kernel, 3, gamma, 1.0)).mean() for a, b in ((x, x), (y, y)))
+    pairs = ((x, x), (y, y))
+    return sum(np.abs(kernel_matrix(a, b, kernel, 3, gamma, 1.0)).mean() for a, b in pairs)
 
 
 @pytest.mark.parametrize("kernel", ["polynomial", "rbf"])
@@ -82,11 +68,11 @@ def test_triton_matches_reference(m, n, d, kernel, device, poisoned_outputs):
     pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
     x = torch.randn(m, d, device=device)
     y = torch.randn(n, d, device=device) * 1.2 + 0.1
-    ours = mmd2_unbiased(x, y, kernel, backend="triton").item()
-    ref64 = mmd2_unbiased(x.double(), y.double(), kernel, backend="torch").item()
-    ref32 = mmd2_unbiased(x, y, kernel, backend="torch").item()
+    ours = mmd2_unbiased(x, y, kernel, backend="triton")
+    ref64 = mmd2_unbiased(x.double(), y.double(), kernel, backend="torch")
+    ref32 = mmd2_unbiased(x, y, kernel, backend="torch")
     floor = 64 * torch.finfo(torch.float32).eps * _scale(x, y, kernel)
-    assert abs(ours - ref64) <= 4 * abs(ref32 - ref64) + floor, (ours, ref64, ref32, floor)
+    assert_matches_reference(ours, ref64, ref32, name="triton MMD^2", c=4.0, atol=floor)
 
 
 def test_triton_half_and_strided_inputs(device, poisoned_outputs):
@@ -104,7 +90,7 @@ def test_triton_half_and_strided_inputs(device, poisoned_outputs):
 
 def test_errors():
     x = np.zeros((5, 3))
-    with pytest.raises(ValueError, match="same D"):
+    with pytest.raises(ValueError, match="same size along axis -1"):
         mmd2_unbiased(x, np.zeros((5, 4)))
     with pytest.raises(ValueError, match="y needs N >= 2"):
         mmd2_unbiased(x, np.zeros((1, 3)))
@@ -114,13 +100,17 @@ def test_errors():
         mmd2_unbiased(x, x.astype(np.float32))
     with pytest.raises(ValueError, match="kernel must be one of"):
         mmd2_unbiased(x, x, kernel="laplace")
-    with pytest.raises(ValueError, match="degree must be finite and >= 1"):
+    with pytest.raises(ValueError, match="degree must be >= 1, got 0"):
         mmd2_unbiased(x, x, degree=0)
     with pytest.raises(TypeError, match="degree must be an int"):
         mmd2_unbiased(x, x, degree=2.5)
-    with pytest.raises(ValueError, match="gamma must be finite and >= 0"):
+    with pytest.raises(ValueError, match="gamma must be >= 0, got -1.0"):
         mmd2_unbiased(x, x, gamma=-1.0)
     with pytest.raises(ValueError, match="subset_size must be <= the number of samples"):
         kernel_inception_distance(x, x, subset_size=6)
-    with pytest.raises(ValueError, match="subsets must be finite and >= 1"):
+    with pytest.raises(ValueError, match="subsets must be >= 1, got 0"):
         kernel_inception_distance(x, x, subsets=0, subset_size=2)
+    with pytest.raises(ValueError, match=r"seed must be >= 0 and <= 4294967295, got 4294967296"):
+        kernel_inception_distance(x, x, subsets=1, subset_size=2, seed=2**32)
+    with pytest.raises(TypeError, match="seed must be an int, got float 1.5"):
+        kernel_inception_distance(x, x, subsets=1, subset_size=2, seed=1.5)

@@ -24,14 +24,20 @@ def always_unpatch():
 def _models():
     torch.manual_seed(0)
     ar = transforms.MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
-        features=4, hidden_features=16, context_features=2, num_bins=5, tails="linear",
+        features=4,
+        hidden_features=16,
+        context_features=2,
+        num_bins=5,
+        tails="linear",
         tail_bound=3.0,
-    )  # fmt: skip
+    )
     coupling = transforms.PiecewiseRationalQuadraticCouplingTransform(
         torch.tensor([1, 0, 1, 0]),
         lambda i, o: nets.ResidualNet(i, o, hidden_features=8, context_features=2),
-        num_bins=5, tails="linear", tail_bound=3.0,
-    )  # fmt: skip
+        num_bins=5,
+        tails="linear",
+        tail_bound=3.0,
+    )
     bounded = transforms.MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
         features=4, hidden_features=16, num_bins=5, tails=None
     )
@@ -81,14 +87,15 @@ def test_patch_reaches_nflows_and_unpatch_restores():
     integration.patch()  # idempotent
     splines = sys.modules["nflows.transforms.splines"]
     assert autoregressive.unconstrained_rational_quadratic_spline is (
-        fastgen.unconstrained_rational_quadratic_spline)  # fmt: skip
+        fastgen.unconstrained_rational_quadratic_spline
+    )
     assert splines.rational_quadratic_spline is fastgen.rational_quadratic_spline
     assert made.MaskedLinear.forward is not original_forward
     calls = []
     spy = fastgen.unconstrained_rational_quadratic_spline
-    autoregressive.unconstrained_rational_quadratic_spline = (
-        lambda *a, **k: calls.append(1) or spy(*a, **k)
-    )  # fmt: skip
+    autoregressive.unconstrained_rational_quadratic_spline = lambda *a, **k: (
+        calls.append(1) or spy(*a, **k)
+    )
     _models()["autoregressive"](torch.randn(3, 4), torch.randn(3, 2))
     assert calls, "the patched transform did not call fastgen's spline"
     integration.unpatch()
@@ -101,8 +108,9 @@ def test_degrees_recovered_from_nflows_masks():
     """The input degrees recovered from each nflows mask reproduce it exactly, random masks
     included."""
     torch.manual_seed(2)
-    model = made.MADE(5, 24, num_blocks=2, use_residual_blocks=False, random_mask=True,
-                      output_multiplier=3)  # fmt: skip
+    model = made.MADE(
+        5, 24, num_blocks=2, use_residual_blocks=False, random_mask=True, output_multiplier=3
+    )
     layers = [m for m in model.modules() if isinstance(m, made.MaskedLinear)]
     for layer in layers:
         in_degrees, out_degrees = integration._degrees_from_mask(layer)

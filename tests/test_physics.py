@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 from fid_oracle import pytorch_fid_formula
-from test_mmd import dense_mmd2
+from mmd_oracle import dense_mmd2
 
 from fastgen.metrics import frechet_physics_distance, kernel_physics_distance
 from fastgen.metrics.physics import _fit_intercept
@@ -107,9 +107,13 @@ def test_small_samples_warn_and_errors():
         warnings.simplefilter("ignore", RuntimeWarning)
         with pytest.raises(ValueError, match="max_samples must be >= min_samples"):
             frechet_physics_distance(real, gen, min_samples=100, max_samples=50)
-        with pytest.raises(ValueError, match="num_points must be finite and >= 3"):
+        with pytest.raises(ValueError, match="num_points must be >= 3, got 2"):
             frechet_physics_distance(real, gen, num_points=2)
-        with pytest.raises(ValueError, match="same D"):
+        with pytest.raises(ValueError, match="same size along axis -1"):
             kernel_physics_distance(real, gen[:, :3])
         with pytest.raises(TypeError, match="batch_size must be an int"):
             kernel_physics_distance(real, gen, batch_size=10.0)
+        with pytest.raises(TypeError, match="seed must be an int, got NoneType"):
+            kernel_physics_distance(real, gen, seed=None)
+        with pytest.raises(ValueError, match="seed must be >= 0 and <= 9223372036854775807"):
+            frechet_physics_distance(real, gen, seed=-1)

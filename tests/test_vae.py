@@ -13,7 +13,6 @@ Monte Carlo comparisons use a fixed seed and a tolerance of a few standard error
 from the same draws, far below the size of the effects they test.
 """
 
-import doctest
 import math
 
 import pytest
@@ -350,7 +349,3 @@ def test_nan_inputs_give_nan(model, data):
 def test_argument_errors_name_the_argument(model, data, call, error, name):
     with pytest.raises(error, match=name):
         call(model.vae(), data)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(vae).failed == 0

@@ -17,10 +17,14 @@ from pathlib import Path
 
 import torch
 
+from fastgen._checks import check_number, check_seed
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.data import FEATURE_NAMES, FEATURE_UNITS
 from fastgen.demo import data as demo_data
-from fastgen.demo import evaluate, models, report, train
+from fastgen.demo import models, report, train
+from fastgen.evaluation import SINKHORN_BLUR, SINKHORN_SCALING, evaluate
+from fastgen.evaluation.classifier import FOLDS
+from fastgen.tracing import annotate
 
 TAIL_BOUND = 3.0
 BATCH_SIZE = 256  # the flow's; the GAN's is train.GAN_BATCH_SIZE
@@ -34,10 +38,48 @@ def _sample_timed(sample, conditions) -> tuple[torch.Tensor, float]:
     return latent, len(conditions) / (time.perf_counter() - start)
 
 
+@annotate("evaluate.metrics")
+def sample_metrics(test_split, latent, features, seed: int, backend: str) -> dict:
+    """The metrics of generated ``latent`` / ``features`` against the held-out split (same
+    conditions, row by row): Sinkhorn, Fréchet, KID and the classifier test (conditions as
+    inputs) in the standardised latent space, where the three coordinates share one scale;
+    1-D Wasserstein and KS per feature in physical units."""
+    latent_report = evaluate(
+        test_split.latent,
+        latent,
+        conditions=test_split.conditions,
+        metrics=("sinkhorn", "frechet", "kid", "c2st"),
+        seed=seed,
+        bootstrap=0,
+        backend=backend,
+    )
+    feature_report = evaluate(
+        test_split.features, features, metrics=("wasserstein", "ks"), seed=seed, bootstrap=0
+    )
+    values = {**latent_report.values(), **feature_report.values()}
+    return {
+        "sinkhorn": values["sinkhorn"],
+        "wasserstein_1d": values["wasserstein"],
+        "ks": values["ks"],
+        "frechet": values["frechet"],
+        "kid": values["kid"],
+        "classifier_auc": values["c2st_auc"],
+    }
+
+
+def negative_log_likelihood(log_prob_latent: torch.Tensor, log_abs_det: torch.Tensor) -> float:
+    """Mean NLL per muon in the physical units: ``-(log p(latent) + log |d latent / d x|)``."""
+    return -(log_prob_latent.double() + log_abs_det.double()).mean().item()
+
+
 def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=None) -> dict:
     """Train, sample, evaluate, write ``out/results.json`` and the figures; returns the
     results dictionary. ``steps``: optimiser steps of the flow and generator steps of the GAN
-    (each after 5 critic steps). ``progress``: a ``report.Progress`` or ``None``."""
+    (each after 5 critic steps), an int ``>= 1``. ``seed``: an int ``>= 0`` for the data
+    split, the initialisations and the minibatches. ``progress``: a ``report.Progress`` or
+    ``None``."""
+    check_number("steps", steps, minimum=1, integer=True)
+    check_seed("seed", seed, allow_none=False)
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -82,25 +124,15 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
             latent, rate = _sample_timed(sample, c_test)
             latent = latent.detach().float().cpu()
             features = preprocessing.from_latent(latent)
-            metrics = evaluate.sample_metrics(
-                test_split.latent,
-                latent,
-                test_split.features,
-                features,
-                test_split.conditions,
-                data_rng,
-                backend,
-            )
+            metrics = sample_metrics(test_split, latent, features, seed, backend)
             metrics["generated_samples_per_second"] = rate
             results[name] = {"metrics": metrics, "samples": features}
             advance()
     with torch.no_grad():
         flow_log_prob = flow.log_prob(x_test, context=c_test).cpu()
     baseline_log_prob = baseline.log_prob(test_split.latent, test_split.conditions)
-    results["flow"]["metrics"]["nll"] = evaluate.negative_log_likelihood(flow_log_prob, log_abs_det)
-    results["baseline"]["metrics"]["nll"] = evaluate.negative_log_likelihood(
-        baseline_log_prob, log_abs_det
-    )
+    results["flow"]["metrics"]["nll"] = negative_log_likelihood(flow_log_prob, log_abs_det)
+    results["baseline"]["metrics"]["nll"] = negative_log_likelihood(baseline_log_prob, log_abs_det)
     results["gan"]["metrics"]["nll"] = None  # an implicit model has no likelihood
     results["flow"]["metrics"]["training_samples_per_second"] = flow_training["samples_per_second"]
     results["gan"]["metrics"]["training_samples_per_second"] = gan_training["samples_per_second"]
@@ -123,9 +155,9 @@ def run(steps: int, device: str, backend: str, out: Path, seed: int, progress=No
             "critic_lr": train.CRITIC_LR,
             "gan_betas": list(train.GAN_BETAS),
             "likelihood_lr": train.LIKELIHOOD_LR,
-            "sinkhorn_blur": evaluate.SINKHORN_BLUR,
-            "sinkhorn_scaling": evaluate.SINKHORN_SCALING,
-            "classifier_folds": evaluate.CLASSIFIER_FOLDS,
+            "sinkhorn_blur": SINKHORN_BLUR,
+            "sinkhorn_scaling": SINKHORN_SCALING,
+            "classifier_folds": FOLDS,
         },
         "data": {
             "train_muons": len(train_split.latent),

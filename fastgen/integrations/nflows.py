@@ -91,10 +91,20 @@ def _target(modules, name, attr):
 
 
 def patch() -> None:
-    """Route nflows' spline functions and ``MaskedLinear.forward`` through fastgen.
+    """Route nflows' spline functions and ``MaskedLinear.forward`` through fastgen, for every
+    nflows (or sbi) model, existing or built later, until :func:`unpatch`. Idempotent.
 
     Raises:
         ImportError: nflows is not installed.
+
+    Example:
+        >>> from fastgen.integrations import nflows as fastgen_nflows
+        >>> fastgen_nflows.patch()
+        >>> fastgen_nflows.is_patched()
+        True
+        >>> fastgen_nflows.unpatch()
+        >>> fastgen_nflows.is_patched()
+        False
     """
     modules = _modules()
     for name, attr, replacement in _replacements(modules):

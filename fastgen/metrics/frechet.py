@@ -13,11 +13,18 @@ import math
 
 import torch
 
-from fastgen._checks import as_float_tensor, check_bool, check_finite, check_samples
+from fastgen._checks import (
+    as_float_tensor,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_number,
+    check_sample_pair,
+)
 from fastgen.distributed import all_reduce_sum, collective_device, distributed_available
 from fastgen.linalg import (
     METHODS,
-    _check_pair,
+    _check_covariances,
     _factor,
     _trace_sqrt_product,
     trace_sqrt_product_factors,
@@ -29,26 +36,22 @@ CHUNK_ROWS = 8192
 STATISTICS_DTYPES = (torch.float32, torch.float64)
 
 
-def _check_eps(eps) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"eps must be a Python number, got {type(eps).__name__}")
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be finite and >= 0, got {eps}")
-    return float(eps)
-
-
 @annotate("fastgen.calculate_frechet_distance")
-def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *,
-                               method: str = "auto") -> float:  # fmt: skip
+def calculate_frechet_distance(
+    mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *, method: str = "auto"
+) -> float:
     """Fréchet distance between ``N(mu1, sigma1)`` and ``N(mu2, sigma2)``, pytorch-fid's
     ``calculate_frechet_distance`` (same arguments, same number):
     ``|mu1 - mu2|^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^(1/2))``.
 
     Args:
-        mu1, mu2: ``(D,)`` means (a scalar is ``D = 1``, as ``np.atleast_1d``).
-        sigma1, sigma2: ``(D, D)`` covariances, symmetric PSD (a scalar is ``(1, 1)``).
-            NumPy arrays, torch tensors or DLPack arrays of any floating dtype; everything is
-            computed in float64.
+        mu1: the first Gaussian's mean, ``(D,)`` (a scalar is ``D = 1``, as
+            ``np.atleast_1d``). NumPy array, torch tensor or DLPack array of any floating
+            dtype; everything is computed in float64.
+        sigma1: the first Gaussian's covariance, ``(D, D)``, symmetric PSD (a scalar is
+            ``(1, 1)``).
+        mu2: the second Gaussian's mean, as ``mu1``.
+        sigma2: the second Gaussian's covariance, as ``sigma1``, on its device.
         eps: pytorch-fid adds ``eps I`` to both covariances only when scipy's ``sqrtm`` of
             the product is not finite. The symmetric computation here is finite for every
             finite PSD input (singular ones included), so ``eps`` is validated and never
@@ -62,9 +65,17 @@ def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *,
     Raises:
         TypeError: non-array arguments or non-floating dtypes, ``eps`` not a number.
         ValueError: mismatched shapes, NaN / inf, non-symmetric or non-PSD covariances,
-            ``eps < 0``.
+            ``eps < 0``, unknown ``method``.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastgen.metrics import calculate_frechet_distance
+        >>> mu1, mu2 = np.zeros(2), np.array([3.0, 4.0])
+        >>> sigma1, sigma2 = np.eye(2), 4 * np.eye(2)
+        >>> calculate_frechet_distance(mu1, sigma1, mu2, sigma2)  # 25 + (2 + 8) - 2 (2 + 2)
+        27.0
     """
-    _check_eps(eps)
+    check_number("eps", eps, minimum=0)
     means = []
     for name, value in (("mu1", mu1), ("mu2", mu2)):
         mean = as_float_tensor(name, value)
@@ -75,9 +86,8 @@ def calculate_frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, *,
         means.append(mean.to(torch.float64))
     covariances = [as_float_tensor(n, v) for n, v in (("sigma1", sigma1), ("sigma2", sigma2))]
     covariances = [c.reshape(1, 1) if c.dim() == 0 else c for c in covariances]
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    s1, s2, input_dtype = _check_pair(*covariances)
+    check_choice("method", method, METHODS)
+    s1, s2, input_dtype = _check_covariances(*covariances)
     if means[0].shape != means[1].shape:
         raise ValueError(
             f"mu1 and mu2 must have the same shape, got {tuple(means[0].shape)} and "
@@ -108,19 +118,31 @@ class FeatureStatistics:
     (different processes or devices) the same way. Memory: ``D^2 + D`` values, whatever N.
 
     Args:
-        num_features: ``D``.
+        num_features: ``D``, an int ``>= 1``.
         dtype: accumulator dtype, ``torch.float64`` (default) or ``torch.float32``.
         device: accumulator device; ``None`` takes the first batch's.
 
     Properties ``num_samples``, ``mean`` ``(D,)``, ``covariance`` ``(D, D)`` (``M / (N - 1)``,
     as ``np.cov`` / ``torch.cov``; needs ``N >= 2``).
+
+    Raises:
+        TypeError: ``num_features`` not an int, ``dtype`` not float64 / float32.
+        ValueError: ``num_features < 1``.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.metrics import FeatureStatistics
+        >>> stats = FeatureStatistics(2)
+        >>> stats = stats.update(torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+        >>> stats = stats.update(torch.tensor([[0.0, 2.0], [2.0, 2.0]]))
+        >>> stats.num_samples, stats.mean.tolist()
+        (4, [1.0, 1.0])
+        >>> torch.allclose(stats.covariance, torch.eye(2, dtype=torch.float64) * 4 / 3)
+        True
     """
 
     def __init__(self, num_features: int, dtype: torch.dtype = torch.float64, device=None):
-        if isinstance(num_features, bool) or not isinstance(num_features, int):
-            raise TypeError(f"num_features must be an int, got {type(num_features).__name__}")
-        if num_features < 1:
-            raise ValueError(f"num_features must be >= 1, got {num_features}")
+        num_features = check_number("num_features", num_features, minimum=1, integer=True)
         if dtype not in STATISTICS_DTYPES:
             raise TypeError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
         self.num_features = num_features
@@ -246,8 +268,10 @@ def frechet_distance(features1, features2, method: str = "auto") -> float:
     (``N - 1``) covariances, as pytorch-fid computes them from activations.
 
     Args:
-        features1: ``(N1, D)``; features2: ``(N2, D)``; ``N_i >= 2``; torch, NumPy or DLPack
-            arrays of any floating dtype, computed in float64 (in chunks of 8192 rows).
+        features1: the first feature set (Inception activations of real images for FID),
+            ``(N1, D)`` with ``N1 >= 2``; torch, NumPy or DLPack array of any floating dtype,
+            computed in float64 (in chunks of 8192 rows); finite.
+        features2: the second feature set, ``(N2, D)``, ``N2 >= 2``, on the same device.
         method:
             * ``"auto"``: a side with ``N_i <= D`` (singular covariance) enters through its
               centred features ``X_i^T / sqrt(N_i - 1)``, a side with ``N_i > D`` through the
@@ -262,28 +286,27 @@ def frechet_distance(features1, features2, method: str = "auto") -> float:
         Python float.
 
     Raises:
-        TypeError / ValueError: non-arrays, non-floating dtypes, not 2-D, different ``D``,
-        ``N < 2``, NaN / inf, unknown ``method``.
+        TypeError: non-arrays, non-floating dtypes.
+        ValueError: not 2-D, different ``D`` or devices, ``N < 2``, NaN / inf, unknown
+            ``method``.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.metrics import frechet_distance
+        >>> real = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+        >>> round(frechet_distance(real, real + 1.0), 6)  # the means differ by (1, 1)
+        2.0
     """
-    first, second = check_samples("features1", features1), check_samples("features2", features2)
-    if first.shape[1] != second.shape[1]:
-        raise ValueError(
-            f"features1 and features2 must have the same D, got {first.shape[1]} and "
-            f"{second.shape[1]}"
-        )
-    if first.device != second.device:
-        raise ValueError(
-            f"features1 and features2 must be on one device, got {first.device} and {second.device}"
-        )
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    first, second = check_sample_pair(
+        ("features1", "features2"), features1, features2, same_dtype=False
+    )
+    check_choice("method", method, METHODS)
     num_features = first.shape[1]
     if method != "auto" or min(x.shape[0] for x in (first, second)) > num_features:
         stats = [FeatureStatistics(num_features).update(x) for x in (first, second)]
         return calculate_frechet_distance(
-            stats[0].mean, stats[0].covariance, stats[1].mean, stats[1].covariance,
-            method=method,
-        )  # fmt: skip
+            stats[0].mean, stats[0].covariance, stats[1].mean, stats[1].covariance, method=method
+        )
     means, factors, traces = [], [], 0.0
     for name, features in (("features1", first), ("features2", second)):
         count = features.shape[0]
@@ -326,7 +349,7 @@ class FrechetDistance:
     a collective: every process must call it.
 
     Args:
-        num_features: ``D``.
+        num_features: ``D``, an int ``>= 1``.
         method: see :func:`fastgen.linalg.trace_sqrt_product`.
         device: accumulator device (``None``: the first batch's; a process without samples
             reduces on the CPU for gloo, the current CUDA device for NCCL).
@@ -334,10 +357,17 @@ class FrechetDistance:
             initialised (default True, as torchmetrics); False: this process's samples only.
         process_group: the ``torch.distributed`` group to reduce over (``None``: default).
 
+    Raises:
+        TypeError / ValueError: as :class:`FeatureStatistics`; unknown ``method``.
+
     Example:
-        >>> fid = FrechetDistance(4)
-        >>> fid.update(real=torch.randn(100, 4), fake=torch.randn(100, 4) + 1)
-        >>> value = fid.compute()  # one process: no reduction
+        >>> import torch
+        >>> from fastgen.metrics import FrechetDistance
+        >>> metric = FrechetDistance(2)
+        >>> batch = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+        >>> metric.update(real=batch, fake=batch + 1.0)
+        >>> round(metric.compute(), 6)  # one process: no reduction
+        2.0
     """
 
     def __init__(
@@ -349,9 +379,7 @@ class FrechetDistance:
         sync_on_compute: bool = True,
         process_group=None,
     ):
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        self.method = method
+        self.method = check_choice("method", method, METHODS)
         self.sync_on_compute = check_bool("sync_on_compute", sync_on_compute)
         self.process_group = process_group
         self.real = FeatureStatistics(num_features, device=device)

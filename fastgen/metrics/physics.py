@@ -10,13 +10,9 @@ import warnings
 import numpy as np
 import torch
 
-from fastgen._checks import check_samples
+from fastgen._checks import check_number, check_sample_pair, check_seed
 from fastgen.metrics.frechet import FeatureStatistics, calculate_frechet_distance
-from fastgen.metrics.mmd import (
-    _check_number,
-    _check_pair,
-    _mmd2,
-)
+from fastgen.metrics.mmd import _mmd2
 
 RECOMMENDED_SAMPLES = 50_000
 
@@ -24,9 +20,7 @@ RECOMMENDED_SAMPLES = 50_000
 def _prepare(real, fake, normalise):
     """Validated ``(N, D)`` tensors, divided by the real features' max |value| per feature
     (1 where that is 0) when ``normalise``, as JetNet does."""
-    x = check_samples("real_features", real)
-    y = check_samples("gen_features", fake)
-    _check_pair(x, y, ("real_features", "gen_features"))
+    x, y = check_sample_pair(("real_features", "gen_features"), real, fake)
     if min(x.shape[0], y.shape[0]) < RECOMMENDED_SAMPLES:
         warnings.warn(
             f"Recommended number of samples is {RECOMMENDED_SAMPLES:,} (JetNet), got "
@@ -69,31 +63,53 @@ def frechet_physics_distance(
     normalise: bool = True,
     seed: int | None = 42,
 ) -> tuple[float, float]:
-    """Fréchet physics distance: the Fréchet distance extrapolated to infinitely many
-    samples, ``FPD = a`` of the fit ``FD(N) = a + b / N`` (``a, b >= 0``), with its error.
+    """Fréchet physics distance (Kansal et al. 2022, arXiv:2211.10295): the Fréchet
+    distance between Gaussians fitted to real and generated physics features, extrapolated to
+    infinitely many samples to remove its ``1 / N`` bias: ``FPD = a`` of the fit
+    ``FD(N) = a + b / N`` (``a, b >= 0``), with its standard error. JetNet's
+    ``jetnet.evaluation.fpd``.
 
     For ``num_points`` batch sizes ``N`` evenly spaced in ``1 / N`` between ``min_samples``
     and ``max_samples`` (``int32``-truncated), the mean of ``num_batches`` Fréchet distances
     (:func:`fastgen.metrics.calculate_frechet_distance`) between ``N`` real and ``N``
     generated rows drawn with replacement by ``np.random.default_rng(seed).choice``, in
     JetNet's order; then the bounded least-squares fit and the standard error of ``a``
-    (``scipy.optimize.curve_fit``'s). JetNet's ``jetnet.evaluation.fpd``.
+    (``scipy.optimize.curve_fit``'s).
 
     Args:
-        real_features: ``(N1, D)``; gen_features: ``(N2, D)``; same dtype; torch / NumPy /
-            DLPack; statistics in float64. JetNet recommends N >= 50,000 (a
-            ``RuntimeWarning`` below) and its 36 EFPs for jets.
-        min_samples, max_samples: ``2 <= min_samples <= max_samples``.
-        num_batches: ``>= 1``; num_points: ``>= 3`` (two parameters and an error).
-        normalise: divide both sets by the real features' max |value| per feature.
-        seed: ``np.random.default_rng`` seed (JetNet's default 42; ``None``: fresh).
+        real_features: ``(N1, D)`` features of real events (JetNet: the 36 energy flow
+            polynomials of jets); torch / NumPy / DLPack, floating, finite; statistics in
+            float64. JetNet recommends ``N >= 50,000`` (a ``RuntimeWarning`` below).
+        gen_features: ``(N2, D)`` features of generated events, same dtype and device.
+        min_samples: the smallest batch size, ``>= 2``.
+        max_samples: the largest batch size, ``>= min_samples``.
+        num_batches: Fréchet distances averaged per batch size, ``>= 1``.
+        num_points: batch sizes in the fit, ``>= 3`` (two parameters and an error).
+        normalise: divide both sets by the real features' max |value| per feature (1 where
+            that is 0), as JetNet does, so that every feature weighs alike.
+        seed: seed of ``np.random.default_rng`` (JetNet's default 42): an int ``>= 0``, or
+            ``None`` for fresh entropy.
 
     Returns:
-        ``(value, error)`` Python floats.
+        ``(value, error)`` Python floats, in squared feature units.
 
     Raises:
-        TypeError / ValueError: bad arrays (as :func:`fastgen.metrics.mmd2_unbiased`) or
-        counts.
+        TypeError: bad arrays (as :func:`fastgen.metrics.mmd2_unbiased`), non-int counts or
+            seed.
+        ValueError: bad arrays, counts below their minimum, ``max_samples < min_samples``,
+            a negative seed.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastgen.metrics import frechet_physics_distance
+        >>> rng = np.random.default_rng(0)
+        >>> real, fake = rng.normal(size=(500, 3)), rng.normal(1.0, 1.0, size=(500, 3))
+        >>> value, error = frechet_physics_distance(  # warns: JetNet recommends 50,000 rows
+        ...     real, fake, min_samples=100, max_samples=400, num_batches=2, num_points=3,
+        ...     normalise=False,
+        ... )
+        >>> round(value)  # |mu1 - mu2|^2 = 3 for unit shifts in 3 features
+        3
     """
     for name, value, minimum in (
         ("min_samples", min_samples, 2),
@@ -101,7 +117,8 @@ def frechet_physics_distance(
         ("num_batches", num_batches, 1),
         ("num_points", num_points, 3),
     ):
-        _check_number(name, value, minimum=minimum, integer=True)  # fmt: skip
+        check_number(name, value, minimum=minimum, integer=True)
+    seed = check_seed("seed", seed)
     if max_samples < min_samples:
         raise ValueError(f"max_samples must be >= min_samples = {min_samples}, got {max_samples}")
     x, y = _prepare(real_features, gen_features, normalise)
@@ -131,29 +148,44 @@ def kernel_physics_distance(
     *,
     backend: str | None = None,
 ) -> tuple[float, float]:
-    """Kernel physics distance: the median over ``num_batches`` batches of the unbiased MMD^2
-    (:func:`fastgen.metrics.mmd2_unbiased`) with the degree-4 polynomial kernel
-    (``gamma = 1 / D``, ``coef0 = 1``) and half the 16.275 - 83.725 percentile range as its
-    error. Batch ``i`` draws ``batch_size`` real then generated rows with replacement from
-    ``np.random.default_rng(seed + 1000 i)``. JetNet's ``jetnet.evaluation.kpd``.
+    """Kernel physics distance (Kansal et al. 2022, arXiv:2211.10295): the median over
+    ``num_batches`` batches of the unbiased MMD^2 (:func:`fastgen.metrics.mmd2_unbiased`)
+    with the degree-4 polynomial kernel (``gamma = 1 / D``, ``coef0 = 1``) between real and
+    generated physics features, and half the 16.275 - 83.725 percentile range (one sigma)
+    as its error. JetNet's ``jetnet.evaluation.kpd``.
+
+    Batch ``i`` draws ``batch_size`` real then generated rows with replacement from
+    ``np.random.default_rng(seed + 1000 i)``.
 
     Args:
-        real_features: ``(N1, D)``; gen_features: ``(N2, D)``; same dtype; torch / NumPy /
-            DLPack (a ``RuntimeWarning`` below 50,000 rows, as JetNet).
-        num_batches: ``>= 1``; batch_size: ``>= 2``.
-        normalise: divide both sets by the real features' max |value| per feature.
-        seed: int (batch ``i`` uses ``seed + 1000 i``).
+        real_features: ``(N1, D)`` features of real events; torch / NumPy / DLPack,
+            floating, finite (a ``RuntimeWarning`` below 50,000 rows, as JetNet).
+        gen_features: ``(N2, D)`` features of generated events, same dtype and device.
+        num_batches: batches in the median, ``>= 1``.
+        batch_size: rows per batch and side, ``>= 2``.
+        normalise: divide both sets by the real features' max |value| per feature, as
+            JetNet does.
+        seed: an int ``>= 0`` (batch ``i`` uses ``seed + 1000 i``; JetNet's default 42).
         backend: see :func:`fastgen.metrics.mmd2_unbiased`.
 
     Returns:
         ``(median, error)`` Python floats.
 
     Raises:
-        TypeError / ValueError: bad arrays or counts, ``seed`` not an int.
+        TypeError: bad arrays, non-int counts or seed.
+        ValueError: bad arrays, counts below their minimum, a negative seed.
+
+    Example:
+        >>> import numpy as np
+        >>> from fastgen.metrics import kernel_physics_distance
+        >>> real = np.random.default_rng(0).normal(size=(200, 3))
+        >>> median, error = kernel_physics_distance(real, real + 1.0, num_batches=3, batch_size=50)
+        >>> median > 3 * error  # shifted distributions: clearly above 0
+        True
     """
-    _check_number("num_batches", num_batches, minimum=1, integer=True)
-    _check_number("batch_size", batch_size, minimum=2, integer=True)
-    _check_number("seed", seed, integer=True)
+    check_number("num_batches", num_batches, minimum=1, integer=True)
+    check_number("batch_size", batch_size, minimum=2, integer=True)
+    seed = check_seed("seed", seed, allow_none=False)
     x, y = _prepare(real_features, gen_features, normalise)
     gamma = 1.0 / x.shape[1]
     values = []

@@ -1,31 +1,33 @@
-"""Neural-network layers of fastgen: MADE, its masked linear layer, and the flow transforms
-built on them (nflows conventions)."""
+"""Neural-network layers of fastgen: MADE (Germain et al. 2015, arXiv:1502.03509) and its
+masked linear layer, nflows-compatible.
+
+The flow transforms live in :mod:`fastgen.flows`; their old names here
+(``fastgen.nn.MaskedRQSAutoregressiveTransform``, ...) still resolve to them.
+"""
 
 from fastgen.nn.made import MADE
 from fastgen.nn.masked_linear import MaskedLinear, masked_linear
-from fastgen.nn.transforms import (
-    AutoregressiveTransform,
-    CompositeTransform,
-    MaskedAffineAutoregressiveTransform,
-    MaskedRQSAutoregressiveTransform,
-    Permutation,
-    RandomPermutation,
-    ReversePermutation,
-    RQSCouplingTransform,
-    Transform,
-)
 
-__all__ = [
-    "MADE",
+__all__ = ["MADE", "MaskedLinear", "masked_linear"]
+
+# Names that moved to fastgen.flows, resolved on first use: fastgen.flows imports
+# fastgen.nn.made, so importing it here would be circular.
+_MOVED_TO_FLOWS = (
     "AutoregressiveTransform",
     "CompositeTransform",
     "MaskedAffineAutoregressiveTransform",
-    "MaskedLinear",
     "MaskedRQSAutoregressiveTransform",
     "Permutation",
     "RQSCouplingTransform",
     "RandomPermutation",
     "ReversePermutation",
     "Transform",
-    "masked_linear",
-]
+)
+
+
+def __getattr__(name):
+    if name in _MOVED_TO_FLOWS:
+        from fastgen import flows
+
+        return getattr(flows, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

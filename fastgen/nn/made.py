@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn import init
 
-from fastgen._checks import check_tensor
+from fastgen._checks import check_bool, check_number, check_tensor
 from fastgen.nn.masked_linear import MaskedLinear, activation_name
 
 
@@ -24,8 +24,9 @@ def input_degrees(features: int) -> torch.Tensor:
     return torch.arange(1, features + 1)
 
 
-def hidden_degrees(in_degrees: torch.Tensor, out_features: int, features: int,
-                   random_mask: bool) -> torch.Tensor:  # fmt: skip
+def hidden_degrees(
+    in_degrees: torch.Tensor, out_features: int, features: int, random_mask: bool
+) -> torch.Tensor:
     """nflows' hidden degrees, sorted: ``arange(H) % max(1, D - 1) + min(1, D - 1)``, or with
     ``random_mask`` uniform integers in ``[min(min in_degrees, D - 1), D)``."""
     if random_mask:
@@ -38,8 +39,14 @@ def hidden_degrees(in_degrees: torch.Tensor, out_features: int, features: int,
 
 def _hidden_layer(in_degrees, out_features, features, random_mask, activation=None, backend=None):
     out_degrees = hidden_degrees(in_degrees, out_features, features, random_mask)
-    return MaskedLinear(len(in_degrees), out_features, in_degrees, out_degrees,
-                        activation=activation, backend=backend)  # fmt: skip
+    return MaskedLinear(
+        len(in_degrees),
+        out_features,
+        in_degrees,
+        out_degrees,
+        activation=activation,
+        backend=backend,
+    )
 
 
 def _fused(activation):
@@ -54,14 +61,23 @@ class MaskedFeedforwardBlock(nn.Module):
     """``dropout(act(linear(batch_norm(x))))`` on masked units (nflows' block; the activation
     is fused into the masked linear layer when it is one the kernel knows)."""
 
-    def __init__(self, in_degrees, autoregressive_features, context_features=None,
-                 random_mask=False, activation=F.relu, dropout_probability=0.0,
-                 use_batch_norm=False, backend=None):  # fmt: skip
+    def __init__(
+        self,
+        in_degrees,
+        autoregressive_features,
+        context_features=None,
+        random_mask=False,
+        activation=F.relu,
+        dropout_probability=0.0,
+        use_batch_norm=False,
+        backend=None,
+    ):
         super().__init__()
         features = len(in_degrees)
         self.batch_norm = nn.BatchNorm1d(features, eps=1e-3) if use_batch_norm else None
-        self.linear = _hidden_layer(in_degrees, features, autoregressive_features, random_mask,
-                                    _fused(activation), backend)  # fmt: skip
+        self.linear = _hidden_layer(
+            in_degrees, features, autoregressive_features, random_mask, _fused(activation), backend
+        )
         self.degrees = self.linear.out_degrees
         self.activation = activation
         self.dropout = nn.Dropout(p=dropout_probability)
@@ -78,9 +94,18 @@ class MaskedResidualBlock(nn.Module):
     """nflows' masked residual block: ``x + linear_1(dropout(act(bn(linear_0(act(bn(x))) +
     context_layer(c)))))``; the last layer starts near zero (uniform +-1e-3)."""
 
-    def __init__(self, in_degrees, autoregressive_features, context_features=None,
-                 random_mask=False, activation=F.relu, dropout_probability=0.0,
-                 use_batch_norm=False, zero_initialization=True, backend=None):  # fmt: skip
+    def __init__(
+        self,
+        in_degrees,
+        autoregressive_features,
+        context_features=None,
+        random_mask=False,
+        activation=F.relu,
+        dropout_probability=0.0,
+        use_batch_norm=False,
+        zero_initialization=True,
+        backend=None,
+    ):
         if random_mask:
             raise ValueError("Masked residual block can't be used with random masks.")
         super().__init__()
@@ -95,15 +120,19 @@ class MaskedResidualBlock(nn.Module):
         # The inner activation follows linear_0 directly unless a context or a batch norm
         # comes in between: then it is fused into linear_0's epilogue.
         inner = None if context_features is not None or use_batch_norm else _fused(activation)
-        linear_0 = _hidden_layer(in_degrees, features, autoregressive_features, False, inner,
-                                 backend)  # fmt: skip
-        linear_1 = _hidden_layer(linear_0.out_degrees, features, autoregressive_features, False,
-                                 None, backend)  # fmt: skip
+        linear_0 = _hidden_layer(
+            in_degrees, features, autoregressive_features, False, inner, backend
+        )
+        linear_1 = _hidden_layer(
+            linear_0.out_degrees, features, autoregressive_features, False, None, backend
+        )
         self.linear_layers = nn.ModuleList([linear_0, linear_1])
         self.degrees = linear_1.out_degrees
         if not bool(torch.all(self.degrees >= in_degrees)):
-            raise RuntimeError("In a masked residual block, the output degrees can't be less "
-                               "than the corresponding input degrees.")  # fmt: skip
+            raise RuntimeError(
+                "In a masked residual block, the output degrees can't be less "
+                "than the corresponding input degrees."
+            )
         self.activation = activation
         self.dropout = nn.Dropout(p=dropout_probability)
         if zero_initialization:
@@ -128,36 +157,83 @@ class MaskedResidualBlock(nn.Module):
 
 
 class MADE(nn.Module):
-    """MADE conditioner: ``outputs[..., d * m + j]`` depends on ``inputs[..., :d]`` only.
+    """Masked autoencoder for distribution estimation (Germain et al. 2015, arXiv:1502.03509):
+    a network whose outputs for feature ``d`` depend on ``inputs[..., :d]`` only, the
+    conditioner of autoregressive flows. Same constructor and numbers as
+    ``nflows.transforms.made.MADE``.
 
-    Same constructor and numbers as ``nflows.transforms.made.MADE``: inputs have degrees
-    ``1..D``; hidden units nflows' sequential degrees (or random ones with ``random_mask``),
-    here sorted; the output layer is strict with degrees ``tile(1..D, m)``, so the output is
-    ``(..., D * m)`` laid out feature-major: ``outputs.view(..., D, m)[..., d, :]`` are the
-    ``m = output_multiplier`` parameters of feature ``d``. Residual blocks (default) or
-    feedforward blocks, optional context (``nn.Linear`` added to the first hidden layer, and
-    inside each residual block), dropout and batch norm as in nflows.
+    Inputs have degrees ``1..D``; hidden units get nflows' sequential degrees (or random ones
+    with ``random_mask``), here sorted; the output layer is strict with degrees
+    ``1..D``, each repeated ``m`` times. The output ``(..., D * m)`` is feature-major:
+    ``outputs.view(..., D, m)[..., d, :]`` are the ``m = output_multiplier`` parameters of
+    feature ``d``. The context enters through an ``nn.Linear`` added to the first hidden
+    layer and inside each residual block, as in nflows.
 
     Args:
-        features: ``D``. hidden_features: ``H``. context_features: ``C`` or None.
-        num_blocks, output_multiplier, use_residual_blocks, random_mask, activation,
-        dropout_probability, use_batch_norm: as nflows. ``activation`` is any callable;
-            ``F.relu``, ``F.gelu``, ``torch.tanh``, ``F.elu``, ``F.silu`` are fused into the
-            masked layers where nothing comes in between.
+        features: ``D >= 1``.
+        hidden_features: ``H >= 1``, the width of every hidden layer.
+        context_features: ``C >= 1`` for a conditional network, or None.
+        num_blocks: ``>= 0`` residual (or feedforward) blocks after the first layer.
+        output_multiplier: ``m >= 1`` outputs per feature.
+        use_residual_blocks: residual blocks (nflows' default) or feedforward blocks.
+        random_mask: random hidden degrees (feedforward blocks only).
+        activation: any callable; ``F.relu``, ``F.gelu``, ``torch.tanh``, ``F.elu``,
+            ``F.silu`` are fused into the masked layers where nothing comes in between.
+        dropout_probability: in ``[0, 1]``, inside each block.
+        use_batch_norm: batch norm inside each block.
         backend: for the masked layers (``"auto"``, ``"triton"``, ``"torch"``, None).
 
-    Shapes: ``inputs (B, D)``, ``context (B, C)`` -> ``(B, D * m)``.
+    Shapes and dtypes: ``inputs (B, D)``, ``context (B, C)`` -> ``(B, D * m)``, in the dtype
+    of the parameters (see :class:`fastgen.nn.MaskedLinear`).
 
     Raises:
-        ValueError: residual blocks with random masks; ``inputs.shape[-1] != D``; context
-            given to a model without ``context_features`` or missing for one with; context
-            of the wrong width or batch.
+        TypeError: a non-integer count, a non-bool flag; inputs or context not floating
+            tensors.
+        ValueError: a count below its minimum; residual blocks with random masks; at call
+            time, ``inputs.shape[-1] != D``, a context given to a model without
+            ``context_features`` or missing for one with, a context of the wrong width or
+            batch.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.nn import MADE
+        >>> _ = torch.manual_seed(0)
+        >>> made = MADE(features=3, hidden_features=16, output_multiplier=2)
+        >>> made(torch.randn(4, 3)).shape
+        torch.Size([4, 6])
+        >>> # outputs of feature 0 are constant: they may depend on no input
+        >>> params = made(torch.randn(4, 3)).view(4, 3, 2)
+        >>> torch.allclose(params[:, 0], params[0, 0].expand(4, 2))
+        True
     """
 
-    def __init__(self, features, hidden_features, context_features=None, num_blocks=2,
-                 output_multiplier=1, use_residual_blocks=True, random_mask=False,
-                 activation=F.relu, dropout_probability=0.0, use_batch_norm=False,
-                 backend=None):  # fmt: skip
+    def __init__(
+        self,
+        features,
+        hidden_features,
+        context_features=None,
+        num_blocks=2,
+        output_multiplier=1,
+        use_residual_blocks=True,
+        random_mask=False,
+        activation=F.relu,
+        dropout_probability=0.0,
+        use_batch_norm=False,
+        backend=None,
+    ):
+        features = check_number("features", features, integer=True, minimum=1)
+        hidden_features = check_number("hidden_features", hidden_features, integer=True, minimum=1)
+        context_features = check_number(
+            "context_features", context_features, integer=True, minimum=1, allow_none=True
+        )
+        num_blocks = check_number("num_blocks", num_blocks, integer=True, minimum=0)
+        output_multiplier = check_number(
+            "output_multiplier", output_multiplier, integer=True, minimum=1
+        )
+        use_residual_blocks = check_bool("use_residual_blocks", use_residual_blocks)
+        random_mask = check_bool("random_mask", random_mask)
+        use_batch_norm = check_bool("use_batch_norm", use_batch_norm)
+        check_number("dropout_probability", dropout_probability, minimum=0, maximum=1)
         if use_residual_blocks and random_mask:
             raise ValueError("Residual blocks can't be used with random masks.")
         super().__init__()
@@ -169,8 +245,9 @@ class MADE(nn.Module):
         fused = None
         if not use_residual_blocks and context_features is None:
             fused = _fused(activation)
-        self.initial_layer = _hidden_layer(input_degrees(features), hidden_features, features,
-                                           random_mask, fused, backend)  # fmt: skip
+        self.initial_layer = _hidden_layer(
+            input_degrees(features), hidden_features, features, random_mask, fused, backend
+        )
         if context_features is not None:
             self.context_layer = nn.Linear(context_features, hidden_features)
         self.use_residual_blocks = use_residual_blocks
@@ -179,19 +256,37 @@ class MADE(nn.Module):
         blocks = []
         degrees = self.initial_layer.out_degrees
         for _ in range(num_blocks):
-            blocks.append(block(degrees, features, context_features, random_mask, activation,
-                                dropout_probability, use_batch_norm, backend=backend))  # fmt: skip
+            blocks.append(
+                block(
+                    degrees,
+                    features,
+                    context_features,
+                    random_mask,
+                    activation,
+                    dropout_probability,
+                    use_batch_norm,
+                    backend=backend,
+                )
+            )
             degrees = blocks[-1].degrees
         self.blocks = nn.ModuleList(blocks)
         out_degrees = input_degrees(features).repeat_interleave(output_multiplier)
-        self.final_layer = MaskedLinear(len(degrees), features * output_multiplier, degrees,
-                                        out_degrees, strict=True, backend=backend)  # fmt: skip
+        self.final_layer = MaskedLinear(
+            len(degrees),
+            features * output_multiplier,
+            degrees,
+            out_degrees,
+            strict=True,
+            backend=backend,
+        )
 
     def _check(self, inputs, context):
         check_tensor("inputs", inputs)
         if inputs.dim() < 1 or inputs.shape[-1] != self.features:
-            raise ValueError(f"inputs must have shape (batch, features) = (batch, "
-                             f"{self.features}), got {tuple(inputs.shape)}")  # fmt: skip
+            raise ValueError(
+                f"inputs must have shape (batch, features) = (batch, "
+                f"{self.features}), got {tuple(inputs.shape)}"
+            )
         if self.context_features is None:
             if context is not None:
                 raise ValueError("context was given but this model has context_features=None")
@@ -203,8 +298,10 @@ class MADE(nn.Module):
             )
         check_tensor("context", context)
         if context.shape[-1] != self.context_features or context.shape[:-1] != inputs.shape[:-1]:
-            raise ValueError(f"context must have shape {tuple(inputs.shape[:-1])} + "
-                             f"({self.context_features},), got {tuple(context.shape)}")  # fmt: skip
+            raise ValueError(
+                f"context must have shape {tuple(inputs.shape[:-1])} + "
+                f"({self.context_features},), got {tuple(context.shape)}"
+            )
 
     def forward(self, inputs, context=None):
         self._check(inputs, context)
@@ -242,8 +339,9 @@ class MADE(nn.Module):
                 raise ValueError(f"state_dict has no key {prefix + key!r}")
             value = source[key]
             if tuple(value.shape) != tuple(shape):
-                raise ValueError(f"{prefix + key} has shape {tuple(value.shape)}, expected "
-                                 f"{tuple(shape)}")  # fmt: skip
+                raise ValueError(
+                    f"{prefix + key} has shape {tuple(value.shape)}, expected {tuple(shape)}"
+                )
             return value
 
         def permuted_vectors(module, perm):
@@ -277,9 +375,11 @@ class MADE(nn.Module):
                     raise ValueError("residual block whose output order differs from its input")
                 if self.context_features is not None:
                     block.context_layer.weight.copy_(
-                        take(f"{names[id(block)]}.context_layer.weight",
-                             block.context_layer.weight.shape)[inner]
-                    )  # fmt: skip
+                        take(
+                            f"{names[id(block)]}.context_layer.weight",
+                            block.context_layer.weight.shape,
+                        )[inner]
+                    )
                     block.context_layer.bias.copy_(
                         take(f"{names[id(block)]}.context_layer.bias", (len(inner),))[inner]
                     )

@@ -6,15 +6,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fastgen._checks import check_tensor
+from fastgen._checks import check_bool, check_number, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.reference.masked_linear import ACTIVATIONS, mask_from_degrees
 from fastgen.reference.masked_linear import masked_linear as masked_linear_reference
 from fastgen.tracing import annotate
 
 # The callables nflows / zuko users pass as ``activation``, by the name the kernel fuses.
-_CALLABLES = {F.relu: "relu", torch.relu: "relu", F.gelu: "gelu", torch.tanh: "tanh",
-              F.tanh: "tanh", F.elu: "elu", F.silu: "silu"}  # fmt: skip
+_CALLABLES = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    F.gelu: "gelu",
+    torch.tanh: "tanh",
+    F.tanh: "tanh",
+    F.elu: "elu",
+    F.silu: "silu",
+}
 
 
 def activation_name(activation) -> str | None:
@@ -30,8 +37,9 @@ def activation_name(activation) -> str | None:
     if callable(activation) and activation in _CALLABLES:
         return _CALLABLES[activation]
     names = ", ".join(repr(a) for a in ACTIVATIONS)
-    raise ValueError(f"activation must be one of {names} or the matching torch function, "
-                     f"got {activation!r}")  # fmt: skip
+    raise ValueError(
+        f"activation must be one of {names} or the matching torch function, got {activation!r}"
+    )
 
 
 def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.Tensor:
@@ -40,8 +48,9 @@ def _check_degrees(name: str, degrees, length: int, length_name: str) -> torch.T
     if degrees.is_floating_point() or degrees.is_complex() or degrees.dtype == torch.bool:
         raise TypeError(f"{name} must be integers, got dtype {degrees.dtype}")
     if degrees.dim() != 1 or degrees.numel() != length:
-        raise ValueError(f"{name} must have shape ({length_name},) = ({length},), got "
-                         f"{tuple(degrees.shape)}")  # fmt: skip
+        raise ValueError(
+            f"{name} must have shape ({length_name},) = ({length},), got {tuple(degrees.shape)}"
+        )
     return degrees.long()
 
 
@@ -55,21 +64,53 @@ def masked_linear(
     activation: str | None = None,
     backend: str | None = None,
 ) -> torch.Tensor:
-    """``act(input @ (weight * M).T + bias)`` with ``M[o, i] = out_degrees[o] >= in_degrees[i]``.
+    """``act(input @ (weight * M).T + bias)`` with ``M[o, i] = out_degrees[o] >= in_degrees[i]``
+    (``>`` when ``strict``): the functional form of :class:`MaskedLinear`, which caches the
+    mask and the int32 degrees.
 
-    Functional form of :class:`MaskedLinear` (which caches the mask and int32 degrees); see
-    there for the contract.
+    Args:
+        input: ``(..., K)``, floating.
+        weight: ``(N, K)``, the dtype of ``input``.
+        bias: ``(N,)`` or None.
+        in_degrees: ``(K,)`` integers.
+        out_degrees: ``(N,)`` integers.
+        strict: use ``>``.
+        activation: as :class:`MaskedLinear`.
+        backend: ``"auto"``, ``"triton"``, ``"torch"`` or ``None`` (``FASTGEN_BACKEND``).
+
+    Returns:
+        ``(..., N)`` in the dtype of ``input``.
+
+    Raises:
+        TypeError, ValueError: as :class:`MaskedLinear`.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.nn import masked_linear
+        >>> weight = torch.ones(2, 2)
+        >>> masked_linear(torch.tensor([[1.0, 2.0]]), weight, None, [1, 2], [1, 2])
+        tensor([[1., 3.]])
     """
     check_tensor("input", input)
     check_tensor("weight", weight)
     if weight.dim() != 2:
-        raise ValueError(f"weight must have shape (out_features, in_features), got "
-                         f"{tuple(weight.shape)}")  # fmt: skip
+        raise ValueError(
+            f"weight must have shape (out_features, in_features), got {tuple(weight.shape)}"
+        )
     out_features, in_features = weight.shape
     in_degrees = _check_degrees("in_degrees", in_degrees, in_features, "in_features")
     out_degrees = _check_degrees("out_degrees", out_degrees, out_features, "out_features")
-    return _forward(input, weight, bias, in_degrees.int(), out_degrees.int(), None, strict,
-                    activation_name(activation), backend)  # fmt: skip
+    return _forward(
+        input,
+        weight,
+        bias,
+        in_degrees.int(),
+        out_degrees.int(),
+        None,
+        strict,
+        activation_name(activation),
+        backend,
+    )
 
 
 @annotate("fastgen.masked_linear")
@@ -78,19 +119,29 @@ def _forward(input, weight, bias, in_i32, out_i32, mask, strict, activation, bac
     check_tensor("input", input)
     out_features, in_features = weight.shape
     if input.dim() == 0 or input.shape[-1] != in_features:
-        raise ValueError(f"input must have shape (..., in_features) = (..., {in_features}), got "
-                         f"{tuple(input.shape)}")  # fmt: skip
+        raise ValueError(
+            f"input must have shape (..., in_features) = (..., {in_features}), got "
+            f"{tuple(input.shape)}"
+        )
     tensors = [input, weight] + ([] if bias is None else [bias])
     if len({t.dtype for t in tensors}) > 1:
-        raise TypeError(f"input, weight and bias must share one dtype, got "
-                        f"{[str(t.dtype) for t in tensors]}")  # fmt: skip
+        raise TypeError(
+            f"input, weight and bias must share one dtype, got {[str(t.dtype) for t in tensors]}"
+        )
     if bias is not None and tuple(bias.shape) != (out_features,):
         raise ValueError(f"bias must have shape ({out_features},), got {tuple(bias.shape)}")
     if resolve_backend(backend, tensors, supported_dtypes=KERNEL_DTYPES) == "triton":
         from fastgen.kernels.masked_linear import masked_linear_triton
 
-        return masked_linear_triton(input, weight, bias, in_i32.to(input.device),
-                                    out_i32.to(input.device), bool(strict), activation)  # fmt: skip
+        return masked_linear_triton(
+            input,
+            weight,
+            bias,
+            in_i32.to(input.device),
+            out_i32.to(input.device),
+            bool(strict),
+            activation,
+        )
     if mask is None:
         mask = mask_from_degrees(in_i32, out_i32, strict, weight.dtype).to(weight.device)
     return masked_linear_reference(input, weight, bias, mask.to(weight.dtype), activation)
@@ -101,12 +152,16 @@ def _refresh_after_load(module, incompatible_keys) -> None:
 
 
 class MaskedLinear(nn.Linear):
-    """Masked linear layer of MADE: ``y = act(x @ (W * M).T + b)``,
-    ``M[o, i] = out_degrees[o] >= in_degrees[i]`` (``>`` when ``strict``, for output layers).
+    """Masked linear layer of MADE (Germain et al. 2015, arXiv:1502.03509), nflows'
+    ``MaskedLinear`` with the mask derived from degrees: ``y = act(x @ (W * M).T + b)``,
+    ``M[o, i] = out_degrees[o] >= in_degrees[i]`` (``>`` when ``strict``, for output layers),
+    so that an output of degree ``d`` only sees inputs of degree ``<= d``.
 
     Args:
-        in_features, out_features: ``K``, ``N``.
-        in_degrees: ``(K,)`` integers. out_degrees: ``(N,)`` integers.
+        in_features: ``K >= 1``.
+        out_features: ``N >= 1``.
+        in_degrees: ``(K,)`` integers.
+        out_degrees: ``(N,)`` integers.
         strict: use ``>`` (an output may not see its own input).
         bias: learn ``b (N,)``.
         activation: fused into the layer: ``None``, ``"relu"``, ``"gelu"`` (exact erf form),
@@ -126,25 +181,47 @@ class MaskedLinear(nn.Linear):
     entirely masked; units ordered by degree make most masked tiles whole.
 
     Raises:
-        TypeError: non-integer degrees; input not a floating tensor; mixed dtypes.
-        ValueError: degrees of the wrong length; ``input.shape[-1] != in_features``; unknown
-            activation or backend.
+        TypeError: non-integer sizes or degrees, non-bool ``strict`` / ``bias``; input not a
+            floating tensor; mixed dtypes.
+        ValueError: sizes below 1; degrees of the wrong length;
+            ``input.shape[-1] != in_features``; unknown activation or backend.
+
+    Example:
+        >>> import torch
+        >>> from fastgen.nn import MaskedLinear
+        >>> layer = MaskedLinear(3, 2, in_degrees=[1, 2, 3], out_degrees=[1, 2], strict=True)
+        >>> layer.mask
+        tensor([[0., 0., 0.],
+                [1., 0., 0.]])
     """
 
-    def __init__(self, in_features: int, out_features: int, in_degrees, out_degrees,
-                 strict: bool = False, bias: bool = True, activation=None,
-                 backend: str | None = None):  # fmt: skip
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        in_degrees,
+        out_degrees,
+        strict: bool = False,
+        bias: bool = True,
+        activation=None,
+        backend: str | None = None,
+    ):
+        in_features = check_number("in_features", in_features, integer=True, minimum=1)
+        out_features = check_number("out_features", out_features, integer=True, minimum=1)
+        bias = check_bool("bias", bias)
         super().__init__(in_features, out_features, bias=bias)
-        self.strict = bool(strict)
+        self.strict = check_bool("strict", strict)
         self.activation = activation_name(activation)
         self.backend = backend
         self.register_buffer("in_degrees", torch.zeros(in_features, dtype=torch.long))
         self.register_buffer("out_degrees", torch.zeros(out_features, dtype=torch.long))
         self.register_buffer("mask", torch.zeros(out_features, in_features), persistent=False)
-        self.register_buffer("_in_i32", torch.zeros(in_features, dtype=torch.int32),
-                             persistent=False)  # fmt: skip
-        self.register_buffer("_out_i32", torch.zeros(out_features, dtype=torch.int32),
-                             persistent=False)  # fmt: skip
+        self.register_buffer(
+            "_in_i32", torch.zeros(in_features, dtype=torch.int32), persistent=False
+        )
+        self.register_buffer(
+            "_out_i32", torch.zeros(out_features, dtype=torch.int32), persistent=False
+        )
         self.set_degrees(in_degrees, out_degrees)
         # a module-level function, not a lambda: the module must stay picklable (sbi pickles)
         self.register_load_state_dict_post_hook(_refresh_after_load)
@@ -152,8 +229,7 @@ class MaskedLinear(nn.Linear):
     def set_degrees(self, in_degrees, out_degrees) -> None:
         """Replace the degrees (and the cached mask)."""
         in_degrees = _check_degrees("in_degrees", in_degrees, self.in_features, "in_features")
-        out_degrees = _check_degrees("out_degrees", out_degrees, self.out_features,
-                                     "out_features")  # fmt: skip
+        out_degrees = _check_degrees("out_degrees", out_degrees, self.out_features, "out_features")
         with torch.no_grad():
             self.in_degrees.copy_(in_degrees)
             self.out_degrees.copy_(out_degrees)
@@ -161,15 +237,24 @@ class MaskedLinear(nn.Linear):
 
     def _refresh(self) -> None:
         with torch.no_grad():
-            self.mask.copy_(mask_from_degrees(self.in_degrees, self.out_degrees, self.strict,
-                                              self.mask.dtype))  # fmt: skip
+            self.mask.copy_(
+                mask_from_degrees(self.in_degrees, self.out_degrees, self.strict, self.mask.dtype)
+            )
             self._in_i32.copy_(self.in_degrees)
             self._out_i32.copy_(self.out_degrees)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return _forward(input, self.weight, self.bias, self._in_i32, self._out_i32, self.mask,
-                        self.strict, self.activation, self.backend)  # fmt: skip
+        return _forward(
+            input,
+            self.weight,
+            self.bias,
+            self._in_i32,
+            self._out_i32,
+            self.mask,
+            self.strict,
+            self.activation,
+            self.backend,
+        )
 
     def extra_repr(self) -> str:
-        return (f"{super().extra_repr()}, strict={self.strict}, "
-                f"activation={self.activation!r}")  # fmt: skip
+        return f"{super().extra_repr()}, strict={self.strict}, activation={self.activation!r}"

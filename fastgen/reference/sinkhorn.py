@@ -1,11 +1,6 @@
-"""Pure-PyTorch log-domain Sinkhorn: the correctness oracle and the CPU path.
-
-The algorithm is GeomLoss's (Feydy et al. 2019, arXiv:1810.08278; ``geomloss/_legacy/
-sinkhorn_divergence.py`` and ``sinkhorn_samples.py``), reproduced step for step so that the
-numbers agree: the epsilon-scaling schedule (:func:`epsilon_schedule`), the diameter of the
-joint bounding box, symmetric averaged updates, the final extrapolation step that carries the
-gradients (envelope theorem), the debiased / unbalanced cost (:func:`sinkhorn_cost`). Arguments
-are assumed validated by :mod:`fastgen.metrics.optimal_transport`.
+"""Pure-PyTorch Sinkhorn softmins: the correctness oracle of :mod:`fastgen.kernels.sinkhorn`
+and the CPU path of :mod:`fastgen.metrics.sinkhorn` (which holds GeomLoss's loop, schedule
+and cost, shared by both backends, and validates the arguments).
 
 Every Sinkhorn step is a few *softmins*: for points ``x_i`` (rows), ``y_j`` (columns) and a
 vector ``h_j`` on the columns,
@@ -28,9 +23,6 @@ points only (the columns and ``h`` are detached), which is what the envelope the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-import numpy as np
 import torch
 
 # Cost entries per chunk (4 MiB in float32): measured at N = M = 10^4, D = 3 on one thread,
@@ -44,8 +36,6 @@ CHUNK_ELEMENTS = 2**20
 # Raising those terms to e^-80 changes a row sum (>= 1) by at most M e^-80 < 1e-29 M, below
 # float64 round-off.
 EXP_FLOOR = -80.0
-# GeomLoss's log of a zero weight (``log_weights``): finite, so no inf - inf.
-LOG_ZERO_WEIGHT = -100000.0
 # Clamp of the squared distance under the square root for p = 1, as GeomLoss's
 # ``distances`` (keeps the gradient finite at x = y).
 P1_SQUARED_DISTANCE_MIN = 1e-8
@@ -54,34 +44,6 @@ P1_SQUARED_DISTANCE_MIN = 1e-8
 # the Sinkhorn loop uses them: f_ba (x against y), g_ab (y against x), f_aa, g_bb.
 PAIRS_BALANCED = ((0, 1), (1, 0))
 PAIRS_DEBIASED = ((0, 1), (1, 0), (0, 0), (1, 1))
-
-
-def max_diameter(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Diagonal of the bounding box of all points of ``x`` and ``y`` (every batch together),
-    GeomLoss's default ``diameter``. One host synchronisation."""
-    d = x.shape[-1]
-    points = torch.cat((x.reshape(-1, d), y.reshape(-1, d)))
-    return (points.amax(0) - points.amin(0)).norm().item()
-
-
-def epsilon_schedule(p: float, diameter: float, blur: float, scaling: float) -> list[float]:
-    """GeomLoss's temperatures: ``diameter^p``, then ``exp`` of
-    ``arange(p log diameter, p log blur, p log scaling)``, then ``blur^p``. A non-finite
-    diameter (NaN or inf in the data) gives ``[blur^p]``: the result is then NaN anyway."""
-    if not np.isfinite(diameter) or diameter <= 0:
-        return [blur**p]
-    steps = np.arange(p * np.log(diameter), p * np.log(blur), p * np.log(scaling))
-    return [diameter**p] + [float(np.exp(e)) for e in steps] + [blur**p]
-
-
-def dampening(eps: float, rho: float | None) -> float:
-    """Unbalanced damping ``1 / (1 + eps / rho)`` (1 when balanced)."""
-    return 1.0 if rho is None else 1.0 / (1.0 + eps / rho)
-
-
-def log_weights(a: torch.Tensor) -> torch.Tensor:
-    """``log a`` with GeomLoss's finite ``-100000`` for zero weights."""
-    return torch.where(a > 0, a.clamp_min(torch.finfo(a.dtype).tiny).log(), LOG_ZERO_WEIGHT)
 
 
 def _row_chunks(rows: int, batch: int, cols: int):
@@ -180,79 +142,9 @@ class Softmins(torch.autograd.Function):
 
 
 def softmins_reference(x, y, eps, p, pairs, hs):
-    """The reference's fused-softmin entry point (same contract as the Triton one)."""
+    """The softmins of one Sinkhorn step, same contract as
+    :func:`fastgen.kernels.sinkhorn.softmins_triton`: for each ``(r, c)`` of ``pairs``
+    (``PAIRS_BALANCED`` or ``PAIRS_DEBIASED``; 0: ``x (B, N, D)``, 1: ``y (B, M, D)``) and
+    the matching column vector of ``hs``, :func:`softmin` of set ``r`` against set ``c``.
+    Returns one ``(B, rows)`` tensor per pair; gradients flow into the row points."""
     return Softmins.apply(x, y, eps, p, tuple(pairs), *hs)
-
-
-def sinkhorn_loop(
-    softmins: Callable[[float, Sequence[torch.Tensor]], Sequence[torch.Tensor]],
-    a_log: torch.Tensor,
-    b_log: torch.Tensor,
-    eps_list: Sequence[float],
-    rho: float | None,
-    debias: bool,
-):
-    """GeomLoss's ``sinkhorn_loop`` (single scale): symmetric averaged updates under
-    ``no_grad`` along ``eps_list``, then one extrapolation step with gradients.
-
-    ``softmins(eps, hs)`` returns the undamped softmins of the problems f_ba, g_ab (and f_aa,
-    g_bb when ``debias``) for the column vectors ``hs`` in that order.
-
-    Returns ``(f_aa, g_bb, g_ab, f_ba, marginal_error)``; ``f_aa, g_bb`` are None without
-    ``debias``; ``marginal_error (B,)`` is ``sum_i |a_i exp((f_i - f'_i) / eps) - a_i|`` for
-    the last pair before extrapolation, ``f'`` the updated ``f_ba``: the L1 error of the
-    plan's first marginal ``sum_j pi_ij`` against ``a`` (balanced problems).
-    """
-
-    def step(eps, g_ab, f_ba, f_aa, g_bb):
-        hs = [b_log + g_ab / eps, a_log + f_ba / eps]
-        if debias:
-            hs += [a_log + f_aa / eps, b_log + g_bb / eps]
-        return softmins(eps, hs)
-
-    with torch.no_grad():
-        eps = eps_list[0]
-        damping = dampening(eps, rho)
-        init = [damping * t for t in softmins(eps, [b_log, a_log] + ([a_log, b_log] * debias))]
-        f_ba, g_ab = init[0], init[1]
-        f_aa, g_bb = (init[2], init[3]) if debias else (None, None)
-        for eps in eps_list:
-            damping = dampening(eps, rho)
-            new = [damping * t for t in step(eps, g_ab, f_ba, f_aa, g_bb)]
-            f_ba, g_ab = 0.5 * (f_ba + new[0]), 0.5 * (g_ab + new[1])
-            if debias:
-                f_aa, g_bb = 0.5 * (f_aa + new[2]), 0.5 * (g_bb + new[3])
-    # Extrapolation with gradients (the loop's potentials are constants: envelope theorem).
-    final = step(eps, g_ab, f_ba, f_aa, g_bb)
-    with torch.no_grad():
-        marginal_error = (
-            (a_log.exp() * ((f_ba - final[0].detach()) / eps).exp()).sub(a_log.exp()).abs().sum(-1)
-        )
-    final = [damping * t for t in final]
-    if debias:
-        return final[2], final[3], final[1], final[0], marginal_error
-    return None, None, final[1], final[0], marginal_error
-
-
-def _scal(a, f):
-    return (a * f).sum(-1)
-
-
-def sinkhorn_cost(eps, rho, a, b, f_aa, g_bb, g_ab, f_ba, debias, potentials):
-    """GeomLoss's ``sinkhorn_cost`` (batched): the debiased divergence
-    ``<a, f_ba - f_aa> + <b, g_ab - g_bb>``, or the biased ``OT_eps``, or the potentials;
-    unbalanced terms with ``(rho + eps / 2) (exp(-f / rho) ...)``."""
-    if potentials:
-        return (f_ba - f_aa, g_ab - g_bb) if debias else (f_ba, g_ab)
-    if rho is None:
-        if debias:
-            return _scal(a, f_ba - f_aa) + _scal(b, g_ab - g_bb)
-        return _scal(a, f_ba) + _scal(b, g_ab)
-    weight = rho + eps / 2
-    if debias:
-        return _scal(a, weight * ((-f_aa / rho).exp() - (-f_ba / rho).exp())) + _scal(
-            b, weight * ((-g_bb / rho).exp() - (-g_ab / rho).exp())
-        )
-    return _scal(a, weight * (1 - (-f_ba / rho).exp())) + _scal(
-        b, weight * (1 - (-g_ab / rho).exp())
-    )
