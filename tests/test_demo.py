@@ -1,57 +1,136 @@
-"""``fastgen demo``: a short run end to end through the installed console script, and the
-command line's errors."""
+"""``fastgen demo``: a short two-seed run through the command line (table, JSON, figures, the
+test split read only after training, the GAN's checkpoint selection), the selection on its
+own, and the command line's errors."""
 
 import json
 import math
-import shutil
-import subprocess
-import sys
 
 import pytest
+import torch
 
 from fastgen import cli
+from fastgen.demo import data, run, train
 
-MODELS = ("flow", "gan", "baseline")
+MODELS = ("flow", "gan", "vae", "baseline")
 METRICS = ("sinkhorn", "wasserstein_1d", "ks", "frechet", "kid", "classifier_auc",
-           "generated_samples_per_second")  # fmt: skip
+           "generated_samples_per_second", "training_samples_per_second", "nll")  # fmt: skip
+LIKELIHOOD_MODELS = ("flow", "vae", "baseline")
 
 
-def test_short_run_writes_table_json_and_figures(tmp_path):
-    script = shutil.which("fastgen")
-    command = [script] if script else [sys.executable, "-m", "fastgen.cli"]
-    result = subprocess.run([*command, "demo", "--steps", "20", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=900)  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "fastgen demo" in result.stdout and "classifier AUC" in result.stdout
-    summary = json.loads((tmp_path / "results.json").read_text())
-    assert summary["settings"]["steps"] == 20
+def _finite(value) -> bool:
+    return all(math.isfinite(v) for v in (value if isinstance(value, list) else [value]))
+
+
+def test_short_run_over_two_seeds(tmp_path, monkeypatch, capsys):
+    events = []
+    fit, load_test = train.fit, data.load_test
+
+    def spy_fit(trainer, steps, on_step=lambda stats: None):
+        events.append(("fit", type(trainer).__name__))
+        return fit(trainer, steps, on_step)
+
+    def spy_load_test(seed, preprocessing):
+        events.append(("test", seed))
+        return load_test(seed, preprocessing)
+
+    monkeypatch.setattr(train, "fit", spy_fit)
+    monkeypatch.setattr(data, "load_test", spy_load_test)
+    threads = torch.get_num_threads()
+    arguments = ["demo", "--steps", "12", "--seeds", "0,1", "--validation-interval", "3"]
+    assert cli.main([*arguments, "--out", str(tmp_path)]) == 0
+    assert torch.get_num_threads() == threads  # the demo's thread count is scoped
+
+    # every seed trains its three models, then reads its test split, once
+    per_seed = [("fit", "FlowTrainer"), ("fit", "GanTrainer"), ("fit", "VaeTrainer")]
+    assert events == [*per_seed, ("test", 0), *per_seed, ("test", 1)]
+
+    printed = capsys.readouterr().out
+    assert "classifier AUC" in printed and "±" in printed
     for model in MODELS:
-        metrics = summary["models"][model]
-        for key in METRICS:
-            values = metrics[key] if isinstance(metrics[key], list) else [metrics[key]]
-            assert all(math.isfinite(v) for v in values), (model, key, metrics[key])
-        assert 0 <= metrics["classifier_auc"] <= 1
-        assert len(metrics["wasserstein_1d"]) == len(metrics["ks"]) == 3
-    assert math.isfinite(summary["models"]["flow"]["nll"])
-    assert math.isfinite(summary["models"]["baseline"]["nll"])
-    assert summary["models"]["gan"]["nll"] is None
-    assert set(summary["backends"].values()) == {"torch"}  # CPU: the reference everywhere
-    for figure in ("marginals.png", "radius_energy.png"):
+        assert model in printed
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert result["settings"]["seeds"] == [0, 1] and result["settings"]["steps"] == 12
+    assert [seed["seed"] for seed in result["seeds"]] == [0, 1]
+    for seed in result["seeds"]:
+        for model in MODELS:
+            metrics = seed["models"][model]
+            for key in METRICS:
+                if (
+                    key == "nll"
+                    and model == "gan"
+                    or key.startswith("training")
+                    and (model == "baseline")
+                ):
+                    assert metrics[key] is None
+                    continue
+                assert _finite(metrics[key]), (seed["seed"], model, key, metrics[key])
+            assert 0 <= metrics["classifier_auc"] <= 1
+        # the kept checkpoint is the best score recorded, every 3 of the 12 steps
+        steps, scores = zip(*seed["gan_validation"], strict=True)
+        assert steps == (3, 6, 9, 12)
+        assert seed["gan_selected_step"] == steps[scores.index(min(scores))]
+    for model in MODELS:
+        mean, std = result["summary"][model]["sinkhorn"]
+        values = [seed["models"][model]["sinkhorn"] for seed in result["seeds"]]
+        assert mean == pytest.approx(sum(values) / 2)
+        assert std == pytest.approx(abs(values[0] - values[1]) / math.sqrt(2))
+    assert set(result["settings"]["backends"].values()) == {"torch"}  # CPU: the reference
+    for figure in ("marginals.png", "radius_energy.png", "gan_validation.png"):
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_checkpoint_selection_restores_the_best_recorded_weights():
+    module = torch.nn.Linear(1, 1)
+    scores = iter([0.5, 0.2, float("nan"), 0.3, 0.2])
+    selection = train.CheckpointSelection(module, lambda: next(scores), interval=2)
+    weights = {}
+    for step in range(1, 11):
+        with torch.no_grad():
+            module.weight.fill_(step)
+        selection()
+        weights[step] = module.weight.item()
+    assert [step for step, _ in selection.history] == [2, 4, 6, 8, 10]
+    assert selection.best_step == 4 and selection.best_score == 0.2  # ties keep the first
+    selection.restore()
+    assert module.weight.item() == weights[4]
+
+
+def test_checkpoint_selection_without_a_finite_score_refuses_to_restore():
+    selection = train.CheckpointSelection(torch.nn.Linear(1, 1), lambda: math.nan, interval=1)
+    selection()
+    with pytest.raises(RuntimeError, match="no finite validation score"):
+        selection.restore()
+
+
+def test_validation_split_is_disjoint_by_bundle_and_fixed_by_seed():
+    _, first, validation = data.load(3, data.TAIL_BOUND)
+    _, again, _ = data.load(3, data.TAIL_BOUND)
+    assert torch.equal(first.latent, again.latent)
+    test = data.load_test(3, data.load(3, data.TAIL_BOUND)[0])
+    total = len(first.latent) + len(validation.latent) + len(test.latent)
+    assert total == 7768  # every muon in exactly one split
+    fraction = len(validation.latent) / (len(first.latent) + len(validation.latent))
+    assert 0.08 < fraction < 0.25
 
 
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--steps", "0"], "--steps must be >= 1, got 0"),
-        (["--steps", "ten"], "argument --steps: invalid int value: 'ten'"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--steps", "ten"], "--steps: invalid int value"),
+        (["--seeds", "1.5"], "--seeds: must be comma-separated integers"),
+        (["--seeds", "0,-1"], "--seeds: must be distinct integers >= 0"),
+        (["--seeds", "2,2"], "--seeds: must be distinct integers >= 0"),
+        (["--validation-interval", "0"], "--validation-interval must be >= 1"),
         (["--device", "tpu"], "--device: invalid choice"),
         (["--backend", "numpy"], "--backend: invalid choice"),
-        (["--seed", "1.5"], "argument --seed: invalid int value: '1.5'"),
-        (["--seed", "-1"], "--seed must be >= 0 and <= 9223372036854775807, got -1"),
     ],
 )
-def test_invalid_arguments_exit_2(arguments, message, capsys):
+def test_invalid_arguments_exit_2_before_training(arguments, message, capsys, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(run, "run_seed", no_training)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", *arguments])
     assert exit_info.value.code == 2

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fastgen.data import load_muon_bundles
+from fastgen.data import FEATURE_NAMES, FEATURE_UNITS, load_muon_bundles
 
 AZIMUTH = 1  # the periodic column
+# The latent azimuth's range [-TAIL_BOUND, TAIL_BOUND), the flow's spline interval.
+TAIL_BOUND = 3.0
+FEATURE_LABELS = tuple(f"{n} [{u}]" for n, u in zip(FEATURE_NAMES, FEATURE_UNITS, strict=True))
 # The share of the training bundles held out for validation (model selection): 68 of the 455
 # training bundles, about 900 muons, enough for a Sinkhorn divergence that ranks checkpoints.
 VALIDATION_FRACTION = 0.15
@@ -36,6 +39,10 @@ class Split:
     latent: torch.Tensor
     conditions: torch.Tensor
     features: torch.Tensor
+
+    def to(self, device) -> Split:
+        """The latent features and conditions on ``device`` (the physical features stay)."""
+        return Split(self.latent.to(device), self.conditions.to(device), self.features)
 
 
 class Preprocessing:
@@ -92,12 +99,13 @@ def load(
     held_out = np.random.default_rng([seed, 1]).permutation(names)
     held_out = held_out[: round(validation_fraction * len(names))]
     validation = torch.from_numpy(np.isin(bundles.numpy(), held_out))
-    preprocessing = Preprocessing(features[~validation], conditions[~validation], tail_bound)
-    train_split = preprocessing.split(features[~validation], conditions[~validation])
+    train = ~validation
+    preprocessing = Preprocessing(features[train], conditions[train], tail_bound)
+    split = preprocessing.split
     return (
         preprocessing,
-        train_split,
-        preprocessing.split(features[validation], conditions[validation]),
+        split(features[train], conditions[train]),
+        split(features[validation], conditions[validation]),
     )
 
 
