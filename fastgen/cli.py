@@ -10,7 +10,7 @@ from pathlib import Path
 from fastgen._checks import check_number, check_seed
 
 DEFAULT_STEPS = 2000
-VALIDATION_INTERVAL = 200  # fastgen.demo.run.VALIDATION_INTERVAL, without importing torch
+VALIDATION_INTERVAL = 200  # fastgen.demo.experiment.VALIDATION_INTERVAL, without importing torch
 
 
 def _seeds(text: str) -> tuple[int, ...]:

@@ -3,7 +3,7 @@
 A profile runs a few warm-up steps, then ``steps`` steps under ``torch.profiler`` (CPU, plus
 CUDA on a GPU), exports a Chrome trace (open it in ``chrome://tracing`` or Perfetto) and
 prints the top ops and how the time divides between the ranges the training loop and the
-library open: ``train.*`` (forward, loss, penalty, backward, optimizer step), ``evaluate.*``
+library open: ``train.*`` (forward, loss, backward, optimizer step, validation), ``evaluate.*``
 and ``fastgen.*`` (the hot paths: splines, masked linear layers, gradient penalty, ...).
 """
 

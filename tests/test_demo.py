@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fastgen import cli
-from fastgen.demo import data, run, train
+from fastgen.demo import data, experiment, train
 
 MODELS = ("flow", "gan", "vae", "baseline")
 METRICS = ("sinkhorn", "wasserstein_1d", "ks", "frechet", "kid", "classifier_auc",
@@ -82,7 +82,7 @@ def test_short_run_over_two_seeds(tmp_path, monkeypatch, capsys):
 def test_checkpoint_selection_restores_the_best_recorded_weights():
     module = torch.nn.Linear(1, 1)
     scores = iter([0.5, 0.2, float("nan"), 0.3, 0.2])
-    selection = train.CheckpointSelection(module, lambda: next(scores), interval=2)
+    selection = train.CheckpointSelection(module, lambda: next(scores), 2, total_steps=10)
     weights = {}
     for step in range(1, 11):
         with torch.no_grad():
@@ -96,8 +96,10 @@ def test_checkpoint_selection_restores_the_best_recorded_weights():
 
 
 def test_checkpoint_selection_without_a_finite_score_refuses_to_restore():
-    selection = train.CheckpointSelection(torch.nn.Linear(1, 1), lambda: math.nan, interval=1)
-    selection()
+    selection = train.CheckpointSelection(torch.nn.Linear(1, 1), lambda: math.nan, 4, 6)
+    for _ in range(6):
+        selection()
+    assert [step for step, _ in selection.history] == [4, 6]  # the last step is scored too
     with pytest.raises(RuntimeError, match="no finite validation score"):
         selection.restore()
 
@@ -130,7 +132,7 @@ def test_invalid_arguments_exit_2_before_training(arguments, message, capsys, mo
     def no_training(*args, **kwargs):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(run, "run_seed", no_training)
+    monkeypatch.setattr(experiment, "run_seed", no_training)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["demo", *arguments])
     assert exit_info.value.code == 2

@@ -5,7 +5,7 @@ samples against held-out bundles, next to a baseline Gaussian conditioned linear
 conditions. The GAN's checkpoint is chosen on a validation split of the training bundles.
 
 Modules: :mod:`.data` (splits and the latent map), :mod:`.models`, :mod:`.train` (training
-loops, checkpoint selection), :mod:`.run` (the experiment over seeds: :func:`run`,
+loops, checkpoint selection), :mod:`.experiment` (the experiment over seeds: :func:`run`,
 :class:`DemoResult`), :mod:`.report` (table, progress bars, figures; needs the demo extra).
 
 Outputs in ``out``: ``results.json`` (every seed's numbers, their mean and standard deviation,
@@ -13,6 +13,6 @@ the settings), ``marginals.png``, ``radius_energy.png`` and ``gan_validation.png
 """
 
 from fastgen.demo.data import TAIL_BOUND
-from fastgen.demo.run import DemoResult, SeedResult, run, run_seed
+from fastgen.demo.experiment import DemoResult, SeedResult, run, run_seed
 
 __all__ = ["TAIL_BOUND", "DemoResult", "SeedResult", "run", "run_seed"]

@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from fastgen.demo.run import MODELS, DemoResult
+from fastgen.demo.experiment import MODELS, DemoResult
 
 AXIS_LABELS = ("log10 radius [m]", "azimuth [rad]", "log10 energy [GeV]")
 COLOURS = {

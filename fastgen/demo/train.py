@@ -151,20 +151,24 @@ class GanTrainer:
 
 
 class CheckpointSelection:
-    """Model selection on a validation score: every ``interval`` steps (counted by calls),
-    ``score()`` (lower is better) rates ``module``, and a copy of its weights is kept when the
-    score is the best so far; :meth:`restore` loads the best weights back. ``history`` holds
-    every ``(step, score)``, ``seconds`` the time spent scoring and copying."""
+    """Model selection on a validation score: every ``interval`` steps (counted by calls) and
+    at step ``total_steps``, ``score()`` (lower is better) rates ``module``, and a copy of its
+    weights is kept when the score is the best so far; :meth:`restore` loads the best weights
+    back. ``history`` holds every ``(step, score)``, ``seconds`` the time spent scoring and
+    copying."""
 
-    def __init__(self, module: torch.nn.Module, score: Callable[[], float], interval: int):
-        self.module, self.score, self.interval = module, score, interval
+    def __init__(
+        self, module: torch.nn.Module, score: Callable[[], float], interval: int, total_steps: int
+    ):
+        self.module, self.score = module, score
+        self.interval, self.total_steps = interval, total_steps
         self.history: list[tuple[int, float]] = []
         self.best_step, self.best_score, self.best_state = None, math.inf, None
         self.steps, self.seconds = 0, 0.0
 
     def __call__(self, stats: dict | None = None) -> None:
         self.steps += 1
-        if self.steps % self.interval:
+        if self.steps % self.interval and self.steps != self.total_steps:
             return
         start = time.perf_counter()
         with annotate("train.validation"):

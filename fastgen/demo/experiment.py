@@ -217,7 +217,7 @@ def run_seed(
     def score() -> float:
         return validation_score(gan.average.module, validation_split, seed, backend)
 
-    selection = train.CheckpointSelection(gan.average.module, score, validation_interval)
+    selection = train.CheckpointSelection(gan.average.module, score, validation_interval, steps)
     with progress.task(f"seed {seed}: WGAN-GP", steps) as advance, _timed("gan", seconds):
 
         def on_step(stats):
