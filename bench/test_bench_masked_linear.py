@@ -1,4 +1,5 @@
-"""MADE and neural-spline-flow training throughput: fastgen against nflows and zuko.
+"""MADE forward+backward throughput: fastgen against nflows and zuko (the NSF training step
+is ``test_bench_nsf.py``).
 
 What is measured (float32, inputs ~ N(0, 1)):
 
@@ -8,12 +9,6 @@ What is measured (float32, inputs ~ N(0, 1)):
   the outputs with respect to every parameter. nflows: ``nflows.transforms.made.MADE`` of the
   same architecture; zuko: ``zuko.nn.MaskedMLP`` with five hidden layers of 256 (a plain
   masked ReLU MLP, also 6 masked layers).
-* ``nsf train step``: one Adam step on ``-log_prob(x).mean()`` of a 5-layer autoregressive
-  rational-quadratic spline flow on 8 features (hidden 128, 2 residual blocks, 8 bins,
-  tail bound 3, reverse permutations between layers), batch 2048:
-  :class:`fastgen.flows.NeuralSplineFlow` vs the same flow assembled from nflows classes vs
-  ``zuko.flows.NSF(8, transforms=5, bins=8, hidden_features=[128] * 5)``. The three have the
-  same number of parameters (454,680).
 
 Providers ``fastgen-auto`` (Triton on CUDA, the reference on CPU), ``fastgen-torch``,
 ``nflows``, ``zuko``; a peer that does not import is skipped. ``extra_info`` has the
@@ -38,13 +33,12 @@ import pytest
 import torch
 
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
-from fastgen.flows import NeuralSplineFlow
 from fastgen.nn import MADE
 
 PROVIDERS = ("fastgen-auto", "fastgen-torch", "nflows", "zuko")
 MADE_FEATURES = (8, 64)
 MADE_HIDDEN, MADE_BATCH, MULTIPLIER = 256, 4096, 23
-NSF_FEATURES, NSF_HIDDEN, NSF_BATCH, NSF_LAYERS, NUM_BINS = 8, 128, 2048, 5, 8
+NSF_FEATURES, NSF_HIDDEN, NUM_BINS = 8, 128, 8  # the MADE of one NSF layer (skip table)
 
 
 def _batch(default: int) -> list[int]:
@@ -60,8 +54,10 @@ def tile_skip_fraction(layers) -> float | None:
     except ImportError:
         return None
     sizes = [layer.weight.numel() for layer in layers]
-    skipped = [fraction(la.in_degrees, la.out_degrees, la.strict) * s for la, s in
-               zip(layers, sizes, strict=True)]  # fmt: skip
+    skipped = [
+        fraction(la.in_degrees, la.out_degrees, la.strict) * s
+        for la, s in zip(layers, sizes, strict=True)
+    ]
     return sum(skipped) / sum(sizes)
 
 
@@ -83,53 +79,12 @@ def build_made(provider: str, features: int, device: str):
     return model.to(device), model
 
 
-def build_nsf(provider: str, device: str):
-    """``(module, log_prob)`` for the NSF of the training step."""
-    torch.manual_seed(0)
-    if provider.startswith("fastgen"):
-        backend = "torch" if provider == "fastgen-torch" else "auto"
-        flow = NeuralSplineFlow(NSF_FEATURES, num_layers=NSF_LAYERS, hidden_features=NSF_HIDDEN,
-                                num_bins=NUM_BINS, tail_bound=3.0, backend=backend)  # fmt: skip
-        return flow.to(device), flow.log_prob
-    if provider == "nflows":
-        pytest.importorskip("nflows", reason="nflows is not installed")
-        from nflows import distributions, flows, transforms
-
-        layers = []
-        for i in range(NSF_LAYERS):
-            layers.append(transforms.MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
-                NSF_FEATURES, NSF_HIDDEN, num_bins=NUM_BINS, tails="linear", tail_bound=3.0,
-            ))  # fmt: skip
-            if i < NSF_LAYERS - 1:
-                layers.append(transforms.ReversePermutation(NSF_FEATURES))
-        flow = flows.Flow(transforms.CompositeTransform(layers),
-                          distributions.StandardNormal([NSF_FEATURES]))  # fmt: skip
-        return flow.to(device), flow.log_prob
-    zuko = pytest.importorskip("zuko", reason="zuko is not installed")
-    flow = zuko.flows.NSF(NSF_FEATURES, transforms=NSF_LAYERS, bins=NUM_BINS,
-                          hidden_features=[NSF_HIDDEN] * 5).to(device)  # fmt: skip
-    return flow, lambda x: flow().log_prob(x)
-
-
 def made_step(model, call, inputs, weights):
     params = [p for p in model.parameters() if p.requires_grad]
 
     def step():
         out = call(inputs)
         return torch.autograd.grad((out * weights).sum(), params)
-
-    return step
-
-
-def nsf_step(model, log_prob, inputs):
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step():
-        optimizer.zero_grad()
-        loss = -log_prob(inputs).mean()
-        loss.backward()
-        optimizer.step()
-        return loss
 
     return step
 
@@ -151,28 +106,16 @@ def test_made_forward_backward(benchmark, measure, device, provider, features, b
     step = made_step(model, call, inputs, weights)
     assert all(g.isfinite().all() for g in step())
     benchmark.group = f"made {device} fwd+bwd features={features} batch={batch}"
-    benchmark.extra_info.update(provider=provider, backend=_resolved(provider, device),
-                                device=device, batch=batch, features=features)  # fmt: skip
+    benchmark.extra_info.update(
+        provider=provider,
+        backend=_resolved(provider, device),
+        device=device,
+        batch=batch,
+        features=features,
+    )
     if provider.startswith("fastgen"):
         benchmark.extra_info["tile_skip_fraction"] = tile_skip_fraction(model.masked_layers())
     measure(step, elements=batch * 64)
-
-
-@pytest.mark.parametrize("provider", PROVIDERS)
-@pytest.mark.parametrize("batch", _batch(NSF_BATCH), ids=lambda b: f"batch={b}")
-def test_nsf_training_step(benchmark, measure, device, provider, batch):
-    model, log_prob = build_nsf(provider, device)
-    inputs = torch.randn(batch, NSF_FEATURES, device=device)
-    step = nsf_step(model, log_prob, inputs)
-    assert step().isfinite()
-    benchmark.group = f"nsf {device} train step batch={batch}"
-    benchmark.extra_info.update(provider=provider, backend=_resolved(provider, device),
-                                device=device, batch=batch)  # fmt: skip
-    if provider.startswith("fastgen"):
-        layers = [la for t in model._transform._transforms if hasattr(t, "autoregressive_net")
-                  for la in t.autoregressive_net.masked_layers()]  # fmt: skip
-        benchmark.extra_info["tile_skip_fraction"] = tile_skip_fraction(layers)
-    measure(step, elements=batch * 256)
 
 
 def _same_run_table(repeats: int = 9, device: str = "cpu") -> str:
@@ -186,10 +129,6 @@ def _same_run_table(repeats: int = 9, device: str = "cpu") -> str:
             p: made_step(*build_made(p, features, device), inputs, weights)
             for p in ("fastgen-torch", "nflows", "zuko")
         }
-    inputs = torch.randn(NSF_BATCH, NSF_FEATURES, device=device)
-    cases["NSF train step, 5 AR RQS layers, features=8, hidden=128, batch=2048"] = {
-        p: nsf_step(*build_nsf(p, device), inputs) for p in ("fastgen-torch", "nflows", "zuko")
-    }
     lines = ["| case | provider | median (ms) | nflows / provider |", "|---|---|---|---|"]
     for case, steps in cases.items():
         times = {p: [] for p in steps}
@@ -211,13 +150,17 @@ def _skip_table() -> str:
     lines = ["| model | masked layers | tile-skip fraction (FLOP-weighted) |", "|---|---|---|"]
     for features in MADE_FEATURES:
         made = MADE(features, MADE_HIDDEN, output_multiplier=MULTIPLIER)
-        lines.append(f"| MADE features={features}, hidden=256, x23 outputs | "
-                     f"{len(made.masked_layers())} | "
-                     f"{tile_skip_fraction(made.masked_layers()):.3f} |")  # fmt: skip
+        lines.append(
+            f"| MADE features={features}, hidden=256, x23 outputs | "
+            f"{len(made.masked_layers())} | "
+            f"{tile_skip_fraction(made.masked_layers()):.3f} |"
+        )
     made = MADE(NSF_FEATURES, NSF_HIDDEN, output_multiplier=3 * NUM_BINS - 1)
     fraction = tile_skip_fraction(made.masked_layers())
-    lines.append(f"| NSF layer MADE features=8, hidden=128, x23 outputs | "
-                 f"{len(made.masked_layers())} | {fraction:.3f} |")  # fmt: skip
+    lines.append(
+        f"| NSF layer MADE features=8, hidden=128, x23 outputs | "
+        f"{len(made.masked_layers())} | {fraction:.3f} |"
+    )
     return "\n".join(lines)
 
 

@@ -16,13 +16,18 @@ kernel on CUDA; ``extra_info["backend"]`` says which), ``fastgen-torch`` (the re
 call since building it normalises the parameters). zuko soft-clips the parameters and uses
 ``exp`` for the derivatives where nflows uses ``softplus``, so its numbers differ from the
 others for the same tensors; the work per element is the same kind. A peer that does not
-import is skipped.
+import is skipped. ``fastgen+compile``, ``nflows+compile`` and ``zuko+compile`` time the same
+calls under ``torch.compile`` (default inductor, ``dynamic=False``; for fastgen the auto
+backend): the first call, which compiles, is outside the timed rounds and its excess over
+the median goes to ``extra_info["compile_s"]``. Each compiled benchmark starts from
+``torch._dynamo.reset()`` so no earlier benchmark's cache (or its recompile limit) counts.
 
 Timing: ``benchmark.pedantic`` with one warm-up round and ``rounds_for(n)`` rounds of one call
-(see ``conftest.py``: 10 rounds at 2**19, 50 at 2**16 and below), which keeps the default
-suite near 1.5 minutes on a 2-core CPU. Outside the timed region each benchmark runs once and
-asserts that every output (and gradient) is finite, so a broken provider fails loudly.
-Timings are never asserted.
+(see ``conftest.py``: 10 rounds at 2**19, 50 at 2**16 and below), which keeps the eager
+providers near 1.5 minutes on a 2-core CPU; each compiled benchmark adds its compilation (10-20
+s there; ``-k "not compile"`` skips them). Outside the timed region each benchmark runs once and
+asserts that every output (and gradient) is finite, so a broken provider fails loudly. Timings
+are never asserted.
 
 Run (the path is needed: ``testpaths`` is ``tests``)::
 
@@ -31,42 +36,64 @@ Run (the path is needed: ``testpaths`` is ``tests``)::
     FASTGEN_BENCH_SIZES=1000 pytest bench/ -q             # tiny smoke run
     pytest bench/ --benchmark-disable                    # each function once, no timing
 
-Benchmarks are grouped by ``rqs {device} {direction} n={n}``; read ratios between providers
-only within one group of one run on one machine. On CPU ``fastgen-auto`` and
-``fastgen-torch`` run the same code, so their gap shows the run's noise; on a busy machine
-set ``OMP_NUM_THREADS=1`` (see ``conftest.py``). ``extra_info`` holds the provider, resolved
-backend, direction, device, ``elements``, ``bytes_min`` (the traffic of a fused kernel:
-every tensor argument read once and every result written once, ``(3K + 2) * 4`` bytes per
-element forward, ``(9K + 4) * 4`` forward+backward, for float32 with ``K - 1`` derivatives)
-and the effective ``GB/s`` at the median.
+Benchmarks are grouped by ``rqs {device} {direction} n={n}``; read ratios between providers only
+within one group of one run on one machine. On CPU ``fastgen-auto`` and ``fastgen-torch`` run
+the same code, so their gap shows the run's noise. The intra-op threads follow
+:func:`fastgen.threads.set_threads` for ``n * K`` values (one thread below 2^20 or on a busy
+machine); ``FASTGEN_NUM_THREADS=1`` or ``2`` fixes the count for the 1- and 2-thread tables.
+``extra_info`` holds the provider, resolved backend, direction, device, ``elements``,
+``bytes_min`` (the traffic of a fused kernel: every tensor argument read once and every result
+written once, ``(3K + 2) * 4`` bytes per element forward, ``(9K + 4) * 4`` forward+backward, for
+float32 with ``K - 1`` derivatives), ``threads``, the effective ``GB/s`` at the median and,
+compiled, ``compile_s``.
 """
 
 from __future__ import annotations
+
+import time
 
 import pytest
 import torch
 
 import fastgen
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
+from fastgen.threads import set_threads
 
 NUM_BINS = 8
 TAIL_BOUND = 3.0
 INPUT_SCALE = 1.5
 DTYPE = torch.float32
-PROVIDERS = ("fastgen-auto", "fastgen-torch", "nflows", "zuko")
+PROVIDERS = (
+    "fastgen-auto",
+    "fastgen-torch",
+    "fastgen+compile",
+    "nflows",
+    "nflows+compile",
+    "zuko",
+    "zuko+compile",
+)
 DIRECTIONS = ("forward", "inverse", "forward+backward")
 
 
 def make_spline(provider: str):
     """``spline(x, widths, heights, derivatives, inverse) -> (outputs, logabsdet)``."""
-    if provider.startswith("fastgen-"):
-        backend = provider.removeprefix("fastgen-")
+    if provider.endswith("+compile"):
+        torch._dynamo.reset()
+        return torch.compile(make_spline(provider.removesuffix("+compile")), dynamic=False)
+    if provider.startswith("fastgen"):
+        backend = provider.removeprefix("fastgen-") if "-" in provider else "auto"
 
         def spline(x, w, h, d, inverse):
             return fastgen.unconstrained_rational_quadratic_spline(
-                x, w, h, d, inverse=inverse, tails="linear", tail_bound=TAIL_BOUND,
+                x,
+                w,
+                h,
+                d,
+                inverse=inverse,
+                tails="linear",
+                tail_bound=TAIL_BOUND,
                 backend=backend,
-            )  # fmt: skip
+            )
 
     elif provider == "nflows":
         try:
@@ -108,10 +135,11 @@ def make_inputs(n: int, device: str) -> list[torch.Tensor]:
 @pytest.mark.parametrize("direction", DIRECTIONS)
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_rqs(benchmark, measure, provider, direction, n, device):
+    threads = set_threads(n * NUM_BINS)  # before compiling: inductor's loops use the count
     spline = make_spline(provider)
     tensors = make_inputs(n, device)
     backend = "torch"
-    if provider == "fastgen-auto":  # what auto resolves to here (never the interpreter)
+    if provider in ("fastgen-auto", "fastgen+compile"):  # auto's choice here (not the interpreter)
         backend = resolve_backend("auto", tensors, supported_dtypes=KERNEL_DTYPES)
 
     if direction == "forward+backward":
@@ -128,7 +156,9 @@ def test_rqs(benchmark, measure, provider, direction, n, device):
         def fn():
             return spline(*tensors, inverse)
 
+    start = time.perf_counter()
     results = fn()
+    first_call = time.perf_counter() - start
     for result in results:
         assert torch.isfinite(result).all(), f"{provider} {direction}: non-finite results"
 
@@ -141,9 +171,18 @@ def test_rqs(benchmark, measure, provider, direction, n, device):
 
     benchmark.group = f"rqs {device} {direction} n={n}"
     benchmark.extra_info.update(
-        provider=provider, backend=backend, direction=direction, device=device,
-        elements=n, num_bins=NUM_BINS, dtype=str(DTYPE), bytes_min=bytes_min,
-    )  # fmt: skip
+        provider=provider,
+        backend=backend,
+        direction=direction,
+        device=device,
+        elements=n,
+        num_bins=NUM_BINS,
+        dtype=str(DTYPE),
+        bytes_min=bytes_min,
+        threads=threads,
+    )
     median = measure(fn, elements=n)
     if median:
         benchmark.extra_info["GB/s"] = bytes_min / median / 1e9
+        if provider.endswith("+compile"):
+            benchmark.extra_info["compile_s"] = max(0.0, first_call - median)

@@ -27,8 +27,12 @@ def setup(prog: str, description: str, argv):
     parser.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--backend", choices=("auto", "torch", "triton"), default="auto")
-    parser.add_argument("--trace", type=Path, default=Path(f"{prog.split('.')[-1]}.trace.json"),
-                        help="Chrome trace output path")  # fmt: skip
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        default=Path(f"{prog.split('.')[-1]}.trace.json"),
+        help="Chrome trace output path",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.steps < 1 or args.batch < 1:
@@ -39,9 +43,11 @@ def setup(prog: str, description: str, argv):
     from fastgen.demo import data as demo_data
 
     torch.manual_seed(args.seed)
-    _, train_split, test_split = demo_data.load(args.seed, TAIL_BOUND)
-    splits = [(split.latent.to(args.device), split.conditions.to(args.device))
-              for split in (train_split, test_split)]  # fmt: skip
+    _, train_split, held_out = demo_data.load(args.seed, TAIL_BOUND)  # held out: validation
+    splits = [
+        (split.latent.to(args.device), split.conditions.to(args.device))
+        for split in (train_split, held_out)
+    ]
     return args, *splits, torch.Generator().manual_seed(args.seed)
 
 

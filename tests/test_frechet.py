@@ -48,10 +48,17 @@ def _check_all_routes(x1, x2):
 
 @pytest.mark.parametrize(
     "d, n1, n2",
-    [(2, 500, 400), (2, 2, 2), (64, 1000, 700), (64, 40, 50), (64, 30, 1000), (512, 2000, 1500),
-     (512, 300, 200)],
+    [
+        (2, 500, 400),
+        (2, 2, 2),
+        (64, 1000, 700),
+        (64, 40, 50),
+        (64, 30, 1000),
+        (512, 2000, 1500),
+        (512, 300, 200),
+    ],
     ids=lambda v: str(v),
-)  # fmt: skip
+)
 def test_matches_pytorch_fid_formula(d, n1, n2):
     """N > D (full rank) and N <= D (rank-deficient covariances), and mixed."""
     _check_all_routes(*_pair(d + n1 + n2, d, n1, n2))
@@ -108,8 +115,9 @@ def test_inputs_numpy_torch_dlpack_and_float32():
 
 def test_scalar_statistics_as_pytorch_fid():
     """np.atleast_1d / atleast_2d: scalars are D = 1."""
-    value = calculate_frechet_distance(np.float64(0.5), np.float64(4.0), np.float64(-1.0),
-                                       np.float64(1.0))  # fmt: skip
+    value = calculate_frechet_distance(
+        np.float64(0.5), np.float64(4.0), np.float64(-1.0), np.float64(1.0)
+    )
     assert value == pytest.approx(pytorch_fid_formula(0.5, 4.0, -1.0, 1.0), rel=1e-12)
     assert value == pytest.approx(1.5**2 + 4 + 1 - 2 * 2, rel=1e-12)
 
@@ -140,8 +148,9 @@ def test_streaming_statistics_equal_two_pass_np_cov(dtype):
         assert stats.mean.dtype == torch.float64 and stats.covariance.shape == (d, d)
         np.testing.assert_allclose(stats.mean.numpy(), expected_mean, rtol=1e-12)
         scale = np.abs(expected_cov).max()
-        np.testing.assert_allclose(stats.covariance.numpy(), expected_cov, rtol=0,
-                                   atol=1e-12 * scale)  # fmt: skip
+        np.testing.assert_allclose(
+            stats.covariance.numpy(), expected_cov, rtol=0, atol=1e-12 * scale
+        )
     assert left.num_samples + right.num_samples == 1337  # merge leaves its arguments alone
 
 

@@ -19,9 +19,12 @@ class MLPCritic(nn.Module):
     def __init__(self, features, context_features=0):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(features + context_features, 32), nn.SiLU(), nn.Linear(32, 32), nn.Tanh(),
+            nn.Linear(features + context_features, 32),
+            nn.SiLU(),
+            nn.Linear(32, 32),
+            nn.Tanh(),
             nn.Linear(32, 1),
-        )  # fmt: skip
+        )
 
     def forward(self, x, context=None):
         return self.net(x if context is None else torch.cat([x, context], dim=1))
@@ -31,9 +34,13 @@ class ConvCritic(nn.Module):
     def __init__(self):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(1, 4, 3, stride=2), nn.SiLU(), nn.Conv2d(4, 8, 3, stride=2), nn.SiLU(),
-            nn.Flatten(), nn.Linear(8 * 2 * 2, 1),
-        )  # fmt: skip
+            nn.Conv2d(1, 4, 3, stride=2),
+            nn.SiLU(),
+            nn.Conv2d(4, 8, 3, stride=2),
+            nn.SiLU(),
+            nn.Flatten(),
+            nn.Linear(8 * 2 * 2, 1),
+        )
 
     def forward(self, x):
         return self.net(x).squeeze(1)
@@ -80,8 +87,9 @@ def test_gradient_penalty_equals_hand_written(case, dtype, backend):
     torch.manual_seed(0)
     critic = make_critic().to(dtype)
     real, fake = torch.randn(shape, dtype=dtype), torch.randn(shape, dtype=dtype)
-    context = None if context_features is None else torch.randn(shape[0], context_features,
-                                                                dtype=dtype)  # fmt: skip
+    context = (
+        None if context_features is None else torch.randn(shape[0], context_features, dtype=dtype)
+    )
     eps = torch.rand((shape[0],) + (1,) * (len(shape) - 1), dtype=dtype)
 
     expected = hand_written_penalty(critic, real, fake, eps, context)
@@ -119,11 +127,13 @@ def test_one_sided_and_target(one_sided, backend):
     (grads,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
     excess = grads.norm(dim=1) - 0.05
     expected = 3.0 * (excess.clamp(min=0) if one_sided else excess).square().mean()
-    penalty = gan.gradient_penalty(critic, real, fake, eps=eps, weight=3.0, target=0.05,
-                                   one_sided=one_sided, backend=backend)  # fmt: skip
+    penalty = gan.gradient_penalty(
+        critic, real, fake, eps=eps, weight=3.0, target=0.05, one_sided=one_sided, backend=backend
+    )
     _assert_equal(penalty, expected, torch.float32)
-    _assert_equal(_parameter_grads(critic, penalty), _parameter_grads(critic, expected),
-                  torch.float32)  # fmt: skip
+    _assert_equal(
+        _parameter_grads(critic, penalty), _parameter_grads(critic, expected), torch.float32
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -137,8 +147,9 @@ def test_r1_r2_equal_hand_written(penalty_fn, backend):
     expected = 7.0 / 2 * grads.flatten(1).square().sum(dim=1).mean()
     penalty = getattr(gan, penalty_fn)(critic, samples, gamma=7.0, backend=backend)
     _assert_equal(penalty, expected, torch.float32)
-    for grad, wanted in zip(_parameter_grads(critic, penalty), _parameter_grads(critic, expected),
-                            strict=True):  # fmt: skip
+    for grad, wanted in zip(
+        _parameter_grads(critic, penalty), _parameter_grads(critic, expected), strict=True
+    ):
         _assert_equal(grad, wanted, torch.float32)
 
 
@@ -151,14 +162,14 @@ def test_critic_loss_and_stats(backend):
     wasserstein = critic(real, context).mean() - critic(fake.detach(), context).mean()
     penalty = hand_written_penalty(critic, real, fake.detach(), eps, context)
     expected = -wasserstein + penalty
-    loss, stats = gan.wgan_gp_critic_loss(critic, real, fake, context=context, eps=eps,
-                                          backend=backend)  # fmt: skip
+    loss, stats = gan.wgan_gp_critic_loss(
+        critic, real, fake, context=context, eps=eps, backend=backend
+    )
     _assert_equal(loss, expected, torch.float32)
     _assert_equal(stats["wasserstein"], wasserstein.detach(), torch.float32)
     _assert_equal(stats["gradient_penalty"], penalty.detach(), torch.float32)
     assert not stats["wasserstein"].requires_grad and not stats["gradient_penalty"].requires_grad
-    _assert_equal(_parameter_grads(critic, loss), _parameter_grads(critic, expected),
-                  torch.float32)  # fmt: skip
+    _assert_equal(_parameter_grads(critic, loss), _parameter_grads(critic, expected), torch.float32)
     assert fake.grad is None  # the critic step does not train the generator
 
 

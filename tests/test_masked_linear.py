@@ -94,3 +94,61 @@ def test_pickles_with_torch_save(tmp_path):
     inputs = torch.randn(2, 4)
     torch.testing.assert_close(loaded(inputs), layer(inputs))
     loaded.load_state_dict(layer.state_dict())  # the post-hook survives pickling
+
+
+def _expected(layer, inputs):
+    return F.linear(inputs, layer.weight.detach() * layer.mask, layer.bias.detach())
+
+
+def test_cached_masked_weight_follows_every_weight_change():
+    """Outside autograd the module reuses W * M; each way of changing W or M invalidates it."""
+    torch.manual_seed(1)
+    layer = MaskedLinear(6, 5, torch.arange(6), torch.tensor([0, 1, 2, 3, 4]))
+    inputs = torch.randn(3, 6)
+
+    def check(step):
+        with torch.no_grad():
+            out = layer(inputs)
+        torch.testing.assert_close(out, _expected(layer, inputs), atol=1e-6, rtol=1e-6, msg=step)
+
+    check("first call")
+    with torch.no_grad():
+        assert layer.masked_weight() is layer.masked_weight()  # cached while unchanged
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1)
+    for foreach in (False, True):  # both optimizer code paths bump the version counter
+        optimizer.param_groups[0]["foreach"] = foreach
+        layer(inputs).square().sum().backward()
+        optimizer.step()
+        check(f"optimizer step, foreach={foreach}")
+    with torch.no_grad():
+        layer.weight.mul_(-2.0)
+    check("in-place update under no_grad")
+    layer.weight.detach().add_(1.0)
+    check("in-place update through detach()")
+    torch.nn.init.normal_(layer.weight)
+    check("torch.nn.init")
+    layer.load_state_dict({**layer.state_dict(), "weight": torch.randn(5, 6)})
+    check("load_state_dict")
+    layer.set_degrees(torch.arange(6), torch.tensor([5, 5, 5, 5, 5]))
+    check("set_degrees")
+    layer.weight.data = torch.randn(5, 6)
+    check("assigning .data")
+    layer.double()
+    with torch.no_grad():
+        out = layer(inputs.double())
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, _expected(layer, inputs.double()))
+
+
+def test_cached_masked_weight_is_not_used_for_gradients():
+    """With autograd on, W * M is recomputed, so grad_W is masked and reaches the weight."""
+    layer = MaskedLinear(5, 4, torch.arange(5), torch.tensor([0, 1, 2, 3]), strict=True)
+    inputs = torch.randn(8, 5)
+    with torch.no_grad():
+        layer(inputs)  # fills the cache
+    layer(inputs).square().sum().backward()
+    weight = layer.weight.detach().requires_grad_()
+    reference = F.linear(inputs, weight * layer.mask, layer.bias.detach()).square().sum()
+    (grad,) = torch.autograd.grad(reference, [weight])
+    torch.testing.assert_close(layer.weight.grad, grad)
+    assert (layer.weight.grad[layer.mask == 0] == 0).all()

@@ -63,8 +63,9 @@ def test_sqrtm_newton_schulz_triton_matches_reference(n, device):
     """Condition number 100: converges; the kernel's root equals the torch iteration's
     float64 root to float32 accuracy, and squares back to A."""
     matrix = _with_spectrum(n, torch.logspace(0, -2, n, dtype=torch.float64))
-    root = sqrtm(matrix.float().to(device), "newton_schulz", backend="triton",
-                 input_precision="ieee")  # fmt: skip
+    root = sqrtm(
+        matrix.float().to(device), "newton_schulz", backend="triton", input_precision="ieee"
+    )
     expected = sqrtm(matrix, "newton_schulz", backend="torch")
     assert root.dtype == torch.float32
     assert ((root.cpu().double() - expected).norm() / expected.norm()) < 1e-5
@@ -86,8 +87,12 @@ def test_rank_deficient_input_falls_back_or_is_refused(device):
 
 def test_half_inputs_are_returned_in_their_dtype(device):
     matrix = _with_spectrum(1, torch.linspace(1, 0.5, 8, dtype=torch.float64))
-    root = sqrtm(matrix.to(device=device, dtype=torch.bfloat16), "newton_schulz",
-                 backend="triton", input_precision="ieee")  # fmt: skip
+    root = sqrtm(
+        matrix.to(device=device, dtype=torch.bfloat16),
+        "newton_schulz",
+        backend="triton",
+        input_precision="ieee",
+    )
     assert root.dtype == torch.bfloat16
     expected = sqrtm(matrix, "eigh")
     assert (root.cpu().double() - expected).abs().max() < 2e-2

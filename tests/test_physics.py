@@ -32,15 +32,24 @@ def jetnet_fpd(real, gen, min_samples, max_samples, num_batches, num_points, see
         for _ in range(num_batches):
             a = x[rng.choice(len(x), size=batch_size)]
             b = y[rng.choice(len(y), size=batch_size)]
-            points.append(pytorch_fid_formula(a.mean(0), np.cov(a, rowvar=False), b.mean(0),
-                                              np.cov(b, rowvar=False)))  # fmt: skip
+            points.append(
+                pytorch_fid_formula(
+                    a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+                )
+            )
         vals.append(np.mean(points))
     # JetNet calls curve_fit with its default tolerances (1e-8 on the cost), which stops
     # up to ~1e-4 relative short of the least-squares optimum that fastgen computes exactly
     # when the intercept is small; tightened here so that the oracle is the optimum itself.
-    params, covs = scipy_optimize.curve_fit(lambda t, a, b: a + b * t, 1 / batches, vals,
-                                            bounds=([0, 0], [np.inf, np.inf]), xtol=1e-15,
-                                            ftol=1e-15, gtol=1e-15)  # fmt: skip
+    params, covs = scipy_optimize.curve_fit(
+        lambda t, a, b: a + b * t,
+        1 / batches,
+        vals,
+        bounds=([0, 0], [np.inf, np.inf]),
+        xtol=1e-15,
+        ftol=1e-15,
+        gtol=1e-15,
+    )
     return params[0], np.sqrt(np.diag(covs)[0])
 
 
@@ -83,8 +92,9 @@ def test_bounded_fit_matches_curve_fit(slope_sign):
     values = 0.02 + slope_sign * 3.0 * t + rng.normal(0, 1e-3, 8)
     if slope_sign == 0.0:
         values = 5.0 * t + rng.normal(0, 1e-4, 8) - 0.01
-    params, covs = scipy_optimize.curve_fit(lambda x, a, b: a + b * x, t, values,
-                                            bounds=([0, 0], [np.inf, np.inf]))  # fmt: skip
+    params, covs = scipy_optimize.curve_fit(
+        lambda x, a, b: a + b * x, t, values, bounds=([0, 0], [np.inf, np.inf])
+    )
     value, error = _fit_intercept(t, values)
     assert value == pytest.approx(params[0], rel=1e-5, abs=1e-8)
     assert error == pytest.approx(np.sqrt(covs[0, 0]), rel=1e-3)

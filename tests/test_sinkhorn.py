@@ -108,8 +108,9 @@ def test_report_and_convergence_to_emd():
     blur = 0.02
     errors = []
     for scaling in (0.5, 0.95, 0.99):
-        value, report = sinkhorn_divergence(x, y, a, b, blur=blur, scaling=scaling,
-                                            debias=False, return_report=True)  # fmt: skip
+        value, report = sinkhorn_divergence(
+            x, y, a, b, blur=blur, scaling=scaling, debias=False, return_report=True
+        )
         assert report.iterations == len(report.eps_list) + 2 and report.eps_list[-1] == blur**2
         errors.append(report.marginal_error.item())
         if scaling == 0.95:

@@ -27,9 +27,16 @@ def _nflows(x, w, h, d, inverse, tails, bound):
     d_full = torch.cat([d, d[..., :1]], dim=-1)
     out, lad = x.clone(), torch.zeros_like(x)
     out[inside], lad[inside] = nflows_rq.rational_quadratic_spline(
-        x[inside], w[inside], h[inside], d_full[inside], inverse=inverse,
-        left=-bound, right=bound, bottom=-bound, top=bound,
-    )  # fmt: skip
+        x[inside],
+        w[inside],
+        h[inside],
+        d_full[inside],
+        inverse=inverse,
+        left=-bound,
+        right=bound,
+        bottom=-bound,
+        top=bound,
+    )
     return out, lad
 
 
@@ -268,8 +275,13 @@ def test_matches_nflows_for_any_settings(
     # cancels completely, and with near-zero derivatives round-off decides the last digits.
     x = (2 * torch.rand(64, dtype=torch.float64) - 1) * 1.5 * tail_bound
     params = spline_params((64,), num_bins, "linear", scale=scale)
-    kwargs = dict(inverse=inverse, tail_bound=tail_bound, min_bin_width=min_bin_width,
-                  min_bin_height=min_bin_height, min_derivative=min_derivative)  # fmt: skip
+    kwargs = dict(
+        inverse=inverse,
+        tail_bound=tail_bound,
+        min_bin_width=min_bin_width,
+        min_bin_height=min_bin_height,
+        min_derivative=min_derivative,
+    )
     ref = nflows_rq.unconstrained_rational_quadratic_spline(x, *params, **kwargs)
     ours = fastgen.unconstrained_rational_quadratic_spline(x, *params, **kwargs, backend="torch")
     # Near-degenerate bins (tiny minimums, wide parameters) amplify both implementations'

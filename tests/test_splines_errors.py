@@ -25,13 +25,17 @@ def _spline(*args, **kwargs):
     [
         (lambda a: (a[0][:3], *a[1:]), ValueError, r"unnormalized_widths must have shape"),
         (lambda a: (a[0], a[1], a[2][:, :5], a[3]), ValueError, r"unnormalized_heights must"),
-        (lambda a: (*a[:3], a[3][:, :3]), ValueError, r"unnormalized_derivatives must have "
-         r"shape \(4, 7\) \(num_bins 8-1 for these tails\), got \(4, 3\)"),
+        (
+            lambda a: (*a[:3], a[3][:, :3]),
+            ValueError,
+            r"unnormalized_derivatives must have "
+            r"shape \(4, 7\) \(num_bins 8-1 for these tails\), got \(4, 3\)",
+        ),
         (lambda a: (a[0].long(), *a[1:]), TypeError, r"inputs must have a floating-point"),
         (lambda a: (a[0], a[1].double(), *a[2:]), TypeError, r"share one dtype"),
         (lambda a: (a[0].tolist(), *a[1:]), TypeError, r"inputs must be a torch.Tensor"),
     ],
-)  # fmt: skip
+)
 def test_bad_tensors(change, error, pattern):
     with pytest.raises(error, match=pattern):
         _spline(*change(_args()))
@@ -50,9 +54,16 @@ def test_minimum_sizes_must_leave_room(name):
         _spline(*_args(), **{name: -1e-3})
 
 
-@pytest.mark.parametrize("value, error", [(0.0, ValueError), (-1.0, ValueError),
-                                          (float("inf"), ValueError), ("1", TypeError),
-                                          (torch.tensor(1.0), TypeError)])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (0.0, ValueError),
+        (-1.0, ValueError),
+        (float("inf"), ValueError),
+        ("1", TypeError),
+        (torch.tensor(1.0), TypeError),
+    ],
+)
 def test_tail_bound(value, error):
     with pytest.raises(error, match="tail_bound"):
         _spline(*_args(), tail_bound=value)

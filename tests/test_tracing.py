@@ -37,20 +37,29 @@ def test_train_gan_profile_writes_a_trace_with_every_range(tmp_path):
     trace = tmp_path / "gan.json"
     totals = train_gan.main(["--steps", "1", "--batch", "16", "--trace", str(trace)])
     names = {event["name"] for event in json.loads(trace.read_text())["traceEvents"]}
-    expected = {"train.forward", "train.loss", "train.backward",
-                "train.optimizer_step", "evaluate.metrics", "fastgen.interpolate",
-                "fastgen.penalty_from_gradients", "fastgen.sinkhorn"}  # fmt: skip
+    expected = {
+        "train.forward",
+        "train.loss",
+        "train.backward",
+        "train.optimizer_step",
+        "evaluate.metrics",
+        "fastgen.interpolate",
+        "fastgen.penalty_from_gradients",
+        "fastgen.sinkhorn",
+    }
     assert expected <= names
     assert expected <= set(totals) and all(value > 0 for value in totals.values())
 
 
 def test_bench_report_ratios():
-    payload = {"benchmarks": [
-        {"group": "g", "extra_info": {"provider": "fastgen-auto"}, "stats": {"median": 2.0}},
-        {"group": "g", "extra_info": {"provider": "fastgen-torch"}, "stats": {"median": 3.0}},
-        {"group": "g", "extra_info": {"provider": "nflows"}, "stats": {"median": 5.0}},
-        {"group": "h", "extra_info": {"provider": "zuko"}, "stats": {"median": 1.0}},
-    ]}  # fmt: skip
+    payload = {
+        "benchmarks": [
+            {"group": "g", "extra_info": {"provider": "fastgen-auto"}, "stats": {"median": 2.0}},
+            {"group": "g", "extra_info": {"provider": "fastgen-torch"}, "stats": {"median": 3.0}},
+            {"group": "g", "extra_info": {"provider": "nflows"}, "stats": {"median": 5.0}},
+            {"group": "h", "extra_info": {"provider": "zuko"}, "stats": {"median": 1.0}},
+        ]
+    }
     assert ratios(payload) == [("g", "fastgen-auto", "nflows", 2.0, 5.0)]
 
 
@@ -60,7 +69,14 @@ def test_train_flow_profile_writes_a_trace_with_every_range(tmp_path):
     trace = tmp_path / "flow.json"
     totals = train_flow.main(["--steps", "1", "--batch", "16", "--trace", str(trace)])
     names = {event["name"] for event in json.loads(trace.read_text())["traceEvents"]}
-    expected = {"train.forward", "train.loss", "train.backward", "train.optimizer_step",
-                "evaluate.metrics", "fastgen.rq_spline", "fastgen.masked_linear"}  # fmt: skip
+    expected = {
+        "train.forward",
+        "train.loss",
+        "train.backward",
+        "train.optimizer_step",
+        "evaluate.metrics",
+        "fastgen.rq_spline",
+        "fastgen.masked_linear",
+    }
     assert expected <= names
     assert expected <= set(totals)

@@ -38,8 +38,10 @@ def test_gradient_penalty_rows():
     """torch.lerp is one pass: reads real, fake and the per-sample eps, writes x_hat; the
     hand-written interpolation moves 7 values per element in 4 ops."""
     batch, features = 8, 64
-    rows = {(path, name): (ops, moved, fused) for path, name, _, ops, moved, fused, _
-            in gradient_penalty_rows(batch * features, features)}  # fmt: skip
+    rows = {
+        (path, name): (ops, moved, fused)
+        for path, name, _, ops, moved, fused, _ in gradient_penalty_rows(batch * features, features)
+    }
     eps_bytes = 4 / features  # one float32 per sample, per element
     assert rows["wgan-gp interpolation", "fastgen-torch"] == (1, 4 * 3 + eps_bytes, 12)
     ops, moved, _ = rows["wgan-gp interpolation", "hand-written"]

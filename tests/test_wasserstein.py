@@ -29,8 +29,9 @@ def test_wasserstein_1d_matches_pot(p, weighted):
     torch.testing.assert_close(wasserstein_1d(u[:, 2], v[:, 2], *column, p=p), ours[2])
     w = torch.rand(31, generator=g, dtype=torch.float64)
     w = w / w.sum()
-    torch.testing.assert_close(wasserstein_1d(u, v, w, None, p=p),
-                               ot.wasserstein_1d(u, v, w, None, p=p))  # fmt: skip
+    torch.testing.assert_close(
+        wasserstein_1d(u, v, w, None, p=p), ot.wasserstein_1d(u, v, w, None, p=p)
+    )
 
 
 def test_wasserstein_1d_gradients_match_pot():
@@ -83,19 +84,31 @@ def test_emd2_and_emd_match_pot():
     "call, error, match",
     [
         (lambda: wasserstein_1d(torch.randn(5, 2), torch.randn(4, 3)), ValueError, "trailing"),
-        (lambda: wasserstein_1d(torch.randn(5), torch.randn(4), p=0.5), ValueError,
-         "p must be >= 1"),
+        (
+            lambda: wasserstein_1d(torch.randn(5), torch.randn(4), p=0.5),
+            ValueError,
+            "p must be >= 1",
+        ),
         (lambda: wasserstein_1d(torch.randn(0), torch.randn(4)), ValueError, "non-empty"),
-        (lambda: wasserstein_1d(torch.randn(5), torch.randn(4), -torch.ones(5)), ValueError,
-         "u_weights must be non-negative"),
-        (lambda: sliced_wasserstein(torch.randn(5, 2), torch.randn(4, 3)), ValueError,
-         "same size along axis -1"),
-        (lambda: sliced_wasserstein(torch.randn(5, 2), torch.randn(4, 2), n_projections=0),
-         ValueError, "n_projections must be >= 1, got 0"),
+        (
+            lambda: wasserstein_1d(torch.randn(5), torch.randn(4), -torch.ones(5)),
+            ValueError,
+            "u_weights must be non-negative",
+        ),
+        (
+            lambda: sliced_wasserstein(torch.randn(5, 2), torch.randn(4, 3)),
+            ValueError,
+            "same size along axis -1",
+        ),
+        (
+            lambda: sliced_wasserstein(torch.randn(5, 2), torch.randn(4, 2), n_projections=0),
+            ValueError,
+            "n_projections must be >= 1, got 0",
+        ),
         (lambda: emd2(torch.ones(2) / 2, torch.ones(3) / 3, torch.ones(3, 2)), ValueError, "M"),
         (lambda: emd2(torch.ones(2), torch.ones(3) / 3, torch.ones(2, 3)), ValueError, "mass"),
     ],
-)  # fmt: skip
+)
 def test_bad_inputs(call, error, match):
     with pytest.raises(error, match=match):
         call()

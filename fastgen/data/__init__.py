@@ -51,6 +51,7 @@ def load_muon_bundles(
     selected = np.isin(table["bundle"], test_bundles) == (split == "test")
     features = np.stack([table[name][selected] for name in FEATURE_NAMES], axis=1)
     conditions = np.stack([table[name][selected] for name in CONDITION_NAMES], axis=1)
-    arrays = (features, conditions) + ((table["bundle"][selected].astype(np.int64),)
-                                       if return_bundles else ())  # fmt: skip
+    arrays = (features, conditions) + (
+        (table["bundle"][selected].astype(np.int64),) if return_bundles else ()
+    )
     return tuple(torch.from_numpy(array) for array in arrays)

