@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from fastgen import cli
-from fastgen.demo import data, experiment, train
+from fastgen.demo import data, experiment, models, train
 
 MODELS = ("flow", "gan", "vae", "baseline")
 METRICS = (
@@ -154,3 +154,34 @@ def test_out_must_be_a_directory(tmp_path, capsys):
         cli.main(["demo", "--out", str(path)])
     assert exit_info.value.code == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_wrapped_azimuth_likelihood_is_a_normalised_density_on_the_circle():
+    likelihood = models.WrappedAzimuthLikelihood(data.TAIL_BOUND)
+    with torch.no_grad():
+        likelihood.log_var.copy_(torch.tensor([-0.5, 1.2, 0.3]))
+    # azimuth on a fine grid over one period, the other two features fixed
+    grid = torch.linspace(-data.TAIL_BOUND, data.TAIL_BOUND, 40_001, dtype=torch.float64)[:-1]
+    inputs = torch.stack([torch.full_like(grid, 0.2), grid, torch.full_like(grid, -0.4)], 1)
+    mean = torch.tensor([0.0, 2.7, 0.1], dtype=torch.float64).expand(len(grid), 3)
+    log_prob = likelihood.double().log_prob(inputs, mean)
+    normal = torch.distributions.Normal(mean[0], likelihood.log_var.double().mul(0.5).exp())
+    others = normal.log_prob(inputs[0])[[0, 2]].sum()
+    integral = (log_prob - others).exp().sum() * (2 * data.TAIL_BOUND / len(grid))
+    assert integral.item() == pytest.approx(1.0, abs=1e-9)
+    # the images a + 2 k tail_bound, summed by torch.distributions
+    shifts = 2 * data.TAIL_BOUND * torch.arange(-2, 3, dtype=torch.float64)
+    expected = (
+        normal.log_prob(
+            inputs[:, None, :]
+            + torch.stack(
+                [torch.zeros(5, dtype=torch.float64), shifts, torch.zeros(5, dtype=torch.float64)],
+                1,
+            )
+        )[..., 1].logsumexp(1)
+        + others
+    )
+    torch.testing.assert_close(log_prob, expected)
+    # samples lie on the circle, also for latents stacked in front (IWAE's (K, B, D))
+    draws = likelihood.sample(mean[:8].expand(3, 8, 3))
+    assert draws.shape == (3, 8, 3) and draws[..., 1].abs().max() <= data.TAIL_BOUND
