@@ -57,7 +57,7 @@ class LikelihoodTrainer:
 
     def step(self) -> dict:
         x, c = next(self.data)
-        with annotate("train.forward"):
+        with annotate("train.loss"):
             loss, stats = self.loss(x, c)
         _update(loss, self.optimizer)
         self.scheduler.step()
@@ -69,7 +69,9 @@ class FlowTrainer(LikelihoodTrainer):
 
     def __init__(self, flow, latent, conditions, batch_size, data_rng, total_steps):
         def loss(x, c):
-            return -flow.log_prob(x, context=c).mean(), {}
+            with annotate("train.forward"):
+                log_prob = flow.log_prob(x, context=c)
+            return -log_prob.mean(), {}
 
         args = (latent, conditions, batch_size, data_rng, total_steps)
         super().__init__(loss, flow.parameters(), *args)
