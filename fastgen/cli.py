@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
         help=f"GAN steps between validation scores (default {VALIDATION_INTERVAL})",
     )
     _add_evaluate_parser(commands)
+    _add_export_parser(commands)
     return main
 
 
@@ -187,10 +188,61 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _add_export_parser(commands) -> None:
+    from fastgen.export import DEFAULT_OPSET, METHODS
+
+    export = commands.add_parser(
+        "export",
+        help="write a saved model's sampler or log-density as an ONNX graph",
+        description="Export a checkpoint written by fastgen.export.save_checkpoint (a flow, a "
+        "ConditionalVAE or a GAN generator) to one float32 ONNX file with a dynamic batch size, "
+        "and print its input and output names and shapes.",
+    )
+    export.add_argument("checkpoint", type=Path, help="file written by save_checkpoint")
+    export.add_argument("output", type=Path, help="the .onnx file to write")
+    export.add_argument("--method", choices=METHODS, default="sample")
+    # Integers are checked by to_onnx, whose errors name the argument.
+    export.add_argument("--context-features", type=int, help="for models that do not declare it")
+    export.add_argument(
+        "--noise-features", type=int, help="a generator's noise size, if not declared"
+    )
+    export.add_argument(
+        "--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})"
+    )
+
+
+def _export(args) -> int:
+    """``fastgen export``: argument errors exit through the parser, naming the option."""
+    from fastgen.export import load_checkpoint, to_onnx
+
+    try:
+        model = load_checkpoint(args.checkpoint)
+    except (OSError, ValueError, ImportError, RuntimeError) as error:
+        parser().error(f"checkpoint {args.checkpoint}: {error}")
+    try:
+        graph = to_onnx(
+            model,
+            args.output,
+            method=args.method,
+            context_features=args.context_features,
+            noise_features=args.noise_features,
+            opset=args.opset,
+        )
+    except (TypeError, ValueError) as error:
+        parser().error(str(error))
+    for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for name, shape in tensors:
+            print(f"{kind} {name} ({', '.join(map(str, shape))}{',' * (len(shape) == 1)})")
+    print(f"{graph.num_nodes} nodes written to {graph.path}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.command == "evaluate":
         return _evaluate(args)
+    if args.command == "export":
+        return _export(args)
     try:
         check_number("--steps", args.steps, minimum=1, integer=True)
         check_number("--validation-interval", args.validation_interval, minimum=1, integer=True)

@@ -70,7 +70,11 @@ def _masked_linear_forward(self, x):
     degrees = _degrees_from_mask(self)
     if degrees is None:  # not a degree mask: nflows' own product, through the reference
         return torch.nn.functional.linear(x, self.weight * self.mask, self.bias)
-    return _forward(x, self.weight, self.bias, *degrees, self.mask, False, None, None)
+
+    def masked_weight():  # nflows' own product, from the mask buffer it keeps
+        return self.weight * self.mask
+
+    return _forward(x, self.weight, self.bias, *degrees, masked_weight, False, None, None)
 
 
 def _replacements(modules):
