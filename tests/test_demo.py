@@ -185,3 +185,7 @@ def test_wrapped_azimuth_likelihood_is_a_normalised_density_on_the_circle():
     # samples lie on the circle, also for latents stacked in front (IWAE's (K, B, D))
     draws = likelihood.sample(mean[:8].expand(3, 8, 3))
     assert draws.shape == (3, 8, 3) and draws[..., 1].abs().max() <= data.TAIL_BOUND
+
+
+def test_command_line_default_interval_is_the_demos():
+    assert cli.VALIDATION_INTERVAL == experiment.VALIDATION_INTERVAL  # cli avoids torch
