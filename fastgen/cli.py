@@ -11,6 +11,20 @@ from pathlib import Path
 from fastgen._checks import check_number, check_seed
 
 DEFAULT_STEPS = 2000
+VALIDATION_INTERVAL = 200  # fastgen.demo.experiment.VALIDATION_INTERVAL, without importing torch
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    """``"0,1,2"`` -> ``(0, 1, 2)``: distinct ints >= 0."""
+    try:
+        seeds = tuple(int(item) for item in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated integers >= 0, got {text!r}"
+        ) from None
+    if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"must be distinct integers >= 0, got {text!r}")
+    return seeds
 
 
 def parser() -> argparse.ArgumentParser:
@@ -18,16 +32,18 @@ def parser() -> argparse.ArgumentParser:
     commands = main.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo",
-        help="train and evaluate a neural spline flow and a WGAN-GP on embedded muon bundles",
-        description="Train a conditional neural spline flow and a conditional WGAN-GP on "
-        "KM3NeT atmospheric muon bundles, evaluate them on held-out bundles against a "
-        "Gaussian baseline, print the results table and write results.json and figures.",
+        help="train and evaluate a neural spline flow, a WGAN-GP and a VAE on embedded muon "
+        "bundles",
+        description="Train a conditional neural spline flow, a conditional WGAN-GP (checkpoint "
+        "chosen on validation bundles) and a conditional VAE on KM3NeT atmospheric muon "
+        "bundles, evaluate them on held-out bundles against a Gaussian baseline, print the "
+        "results table (mean ± std over seeds) and write results.json and figures.",
     )
     demo.add_argument(
         "--steps",
         type=int,
         default=DEFAULT_STEPS,
-        help=f"flow optimiser steps and GAN generator steps (default {DEFAULT_STEPS})",
+        help=f"flow and VAE optimiser steps, GAN generator steps (default {DEFAULT_STEPS})",
     )
     demo.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     demo.add_argument(
@@ -43,7 +59,16 @@ def parser() -> argparse.ArgumentParser:
         help="output directory (default ./fastgen-demo)",
     )
     demo.add_argument(
-        "--seed", type=int, default=0, help="data split and training seed (an int >= 0)"
+        "--seeds",
+        type=_seeds,
+        default=(0,),
+        help="comma-separated seeds, one run each: data split and training (default 0)",
+    )
+    demo.add_argument(
+        "--validation-interval",
+        type=int,
+        default=VALIDATION_INTERVAL,
+        help=f"GAN steps between validation scores (default {VALIDATION_INTERVAL})",
     )
     _add_evaluate_parser(commands)
     _add_export_parser(commands)
@@ -235,7 +260,7 @@ def main(argv=None) -> int:
         return _export(args)
     try:
         check_number("--steps", args.steps, minimum=1, integer=True)
-        check_seed("--seed", args.seed, allow_none=False)
+        check_number("--validation-interval", args.validation_interval, minimum=1, integer=True)
     except ValueError as error:
         parser().error(str(error))
     import torch
@@ -265,19 +290,20 @@ def main(argv=None) -> int:
         return 1
 
     console = Console()
-    summary = demo.run(
+    result = demo.run(
         args.steps,
         args.device,
         args.backend,
         args.out,
-        args.seed,
+        args.seeds,
+        args.validation_interval,
         progress=report.Progress(console=console),
     )
-    console.print(report.table(summary))
-    backends = ", ".join(f"{k}: {v}" for k, v in summary["backends"].items())
+    console.print(report.table(result))
+    backends = ", ".join(f"{k}: {v}" for k, v in result.settings["backends"].items())
     console.print(f"hot paths ran on: {backends}")
-    console.print(f"wall time {summary['wall_seconds']:.0f} s; results and figures in {args.out}")
-    if not demo.all_finite(summary):
+    console.print(f"wall time {result.wall_seconds:.0f} s; results and figures in {args.out}")
+    if not result.all_finite():
         console.print("[red]some metrics are not finite[/red]")
         return 1
     return 0

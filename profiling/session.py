@@ -3,7 +3,7 @@
 A profile runs a few warm-up steps, then ``steps`` steps under ``torch.profiler`` (CPU, plus
 CUDA on a GPU), exports a Chrome trace (open it in ``chrome://tracing`` or Perfetto) and
 prints the top ops and how the time divides between the ranges the training loop and the
-library open: ``train.*`` (forward, loss, penalty, backward, optimizer step), ``evaluate.*``
+library open: ``train.*`` (forward, loss, backward, optimizer step, validation), ``evaluate.*``
 and ``fastgen.*`` (the hot paths: splines, masked linear layers, gradient penalty, ...).
 """
 
@@ -43,10 +43,10 @@ def setup(prog: str, description: str, argv):
     from fastgen.demo import data as demo_data
 
     torch.manual_seed(args.seed)
-    _, train_split, test_split = demo_data.load(args.seed, TAIL_BOUND)
+    _, train_split, held_out = demo_data.load(args.seed, TAIL_BOUND)  # held out: validation
     splits = [
         (split.latent.to(args.device), split.conditions.to(args.device))
-        for split in (train_split, test_split)
+        for split in (train_split, held_out)
     ]
     return args, *splits, torch.Generator().manual_seed(args.seed)
 

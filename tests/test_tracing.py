@@ -40,7 +40,6 @@ def test_train_gan_profile_writes_a_trace_with_every_range(tmp_path):
     expected = {
         "train.forward",
         "train.loss",
-        "train.penalty",
         "train.backward",
         "train.optimizer_step",
         "evaluate.metrics",

@@ -1,5 +1,5 @@
-"""The demo's three models of ``p(latent features | conditions)``: a conditional neural
-spline flow, a conditional WGAN-GP and the baseline, a Gaussian conditioned linearly."""
+"""The demo's models of ``p(latent features | conditions)``: a conditional neural spline flow,
+a conditional WGAN-GP, a conditional VAE and the baseline, a Gaussian conditioned linearly."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from torch import nn
 
 from fastgen.demo.data import AZIMUTH, wrap
 from fastgen.flows import NeuralSplineFlow
+from fastgen.vae import ConditionalVAE, GaussianLikelihood, gaussian_log_prob
 
 FEATURES, CONDITIONS = 3, 2
 
@@ -27,6 +28,51 @@ def make_flow(
         circular_features=(AZIMUTH,),
         backend=backend,
     )
+
+
+class WrappedAzimuthLikelihood(GaussianLikelihood):
+    """The VAE decoder's likelihood: a diagonal Gaussian with a learned variance per feature,
+    whose azimuth column is the wrapped normal on the circle ``[-tail_bound, tail_bound)``:
+    ``p(a) = sum_k N(a + 2 k tail_bound; mean, var)`` over the images ``|k| <= 2`` (the terms
+    beyond weigh less than ``exp(-(3 tail_bound)^2 / 2 var)``, 1e-17 at the unit variance
+    the decoder starts from), and samples are wrapped onto the circle. The density is then
+    that of the samples the model draws, so its likelihood compares with the flow's circular
+    spline."""
+
+    def __init__(self, tail_bound: float):
+        super().__init__(FEATURES, learned=True)
+        self.register_buffer("images", 2 * tail_bound * torch.arange(-2.0, 3.0))
+        self.tail_bound = tail_bound
+
+    def log_prob(self, inputs: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        linear = [i for i in range(FEATURES) if i != AZIMUTH]
+        log_prob = gaussian_log_prob(inputs[:, linear], mean[..., linear], self.log_var[linear])
+        # (images, ..., B): the images in front of mean's sample dimensions
+        azimuth = inputs[:, AZIMUTH] + self.images.view(-1, *[1] * (mean.dim() - 1))
+        column = slice(AZIMUTH, AZIMUTH + 1)
+        images = gaussian_log_prob(azimuth[..., None], mean[..., column], self.log_var[column])
+        return log_prob + torch.logsumexp(images, 0)
+
+    def sample(self, mean: torch.Tensor, generator: torch.Generator | None = None):
+        return wrap_azimuth(super().sample(mean, generator), self.tail_bound)
+
+
+def make_vae(tail_bound: float, latent_features: int = 2, hidden_features: int = 64):
+    """A conditional VAE (``fastgen.vae.ConditionalVAE``, two ReLU layers in the encoder and
+    the decoder) with the wrapped-azimuth likelihood."""
+    return ConditionalVAE(
+        FEATURES,
+        context_features=CONDITIONS,
+        latent_features=latent_features,
+        hidden_features=hidden_features,
+        likelihood=WrappedAzimuthLikelihood(tail_bound),
+    )
+
+
+def wrap_azimuth(latent: torch.Tensor, tail_bound: float) -> torch.Tensor:
+    """``latent (..., 3)`` with its azimuth column wrapped into ``[-tail_bound, tail_bound)``."""
+    azimuth = wrap(latent[..., AZIMUTH], tail_bound)
+    return torch.cat([latent[..., :AZIMUTH], azimuth[..., None], latent[..., AZIMUTH + 1 :]], -1)
 
 
 def _mlp(inputs: int, outputs: int, hidden: int) -> nn.Sequential:
@@ -53,9 +99,7 @@ class Generator(nn.Module):
         noise = torch.randn(
             len(conditions), self.noise_features, generator=generator, device=conditions.device
         )
-        out = self.net(torch.cat([noise, conditions], dim=1))
-        azimuth = wrap(out[:, AZIMUTH], self.tail_bound)
-        return torch.cat([out[:, :AZIMUTH], azimuth[:, None], out[:, AZIMUTH + 1 :]], dim=1)
+        return wrap_azimuth(self.net(torch.cat([noise, conditions], dim=1)), self.tail_bound)
 
 
 class Critic(nn.Module):
@@ -92,6 +136,4 @@ class GaussianBaseline:
     def sample(self, conditions, tail_bound: float, generator=None) -> torch.Tensor:
         distribution = self._distribution(conditions)
         noise = torch.randn(distribution.loc.shape, generator=generator, dtype=torch.float64)
-        latent = (distribution.loc + noise @ self.scale_tril.T).float()
-        latent[:, AZIMUTH] = wrap(latent[:, AZIMUTH], tail_bound)
-        return latent
+        return wrap_azimuth((distribution.loc + noise @ self.scale_tril.T).float(), tail_bound)

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from collections.abc import Callable
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from fastgen.gan import gradient_penalty
+from fastgen import gan
 from fastgen.tracing import annotate
 
 # WGAN-GP as Gulrajani et al. 2017 train it (Algorithm 1).
 CRITIC_STEPS = 5
 PENALTY_WEIGHT = 10.0
-GAN_LR, GAN_BETAS = 1e-4, (0.5, 0.9)
+GENERATOR_LR, CRITIC_LR, GAN_BETAS = 1e-4, 1e-4, (0.5, 0.9)
 # Generated samples come from an exponential moving average of the generator's weights
 # (Yazici et al. 2019, arXiv:1806.04498): at this learning rate the raw generator's sample
 # quality oscillates from step to step (classifier AUC 0.52 to 0.66 over the last 1000 steps
@@ -23,7 +25,7 @@ GAN_LR, GAN_BETAS = 1e-4, (0.5, 0.9)
 # damps the oscillation further.
 GAN_EMA_DECAY = 0.99
 GAN_BATCH_SIZE = 512
-FLOW_LR = 1e-3
+LIKELIHOOD_LR = 1e-3  # the flow's and the VAE's
 
 
 def batches(latent, conditions, batch_size, generator):
@@ -43,33 +45,53 @@ def _update(loss, optimizer):
         optimizer.step()
 
 
-class FlowTrainer:
-    """Maximum likelihood with Adam and a cosine learning-rate decay over ``total_steps``."""
+class LikelihoodTrainer:
+    """Adam with a cosine learning-rate decay over ``total_steps`` on ``loss(x, c) -> (loss,
+    stats)`` of minibatches: the flow's negative log-likelihood, the VAE's negative ELBO."""
 
-    def __init__(self, flow, latent, conditions, batch_size, data_rng, total_steps):
-        self.flow, self.samples_per_step = flow, batch_size
-        self.optimizer = torch.optim.Adam(flow.parameters(), lr=FLOW_LR)
+    def __init__(self, loss, parameters, latent, conditions, batch_size, data_rng, total_steps):
+        self.loss, self.samples_per_step = loss, batch_size
+        self.optimizer = torch.optim.Adam(parameters, lr=LIKELIHOOD_LR)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, total_steps)
         self.data = batches(latent, conditions, batch_size, data_rng)
 
     def step(self) -> dict:
         x, c = next(self.data)
-        with annotate("train.forward"):
-            log_prob = self.flow.log_prob(x, context=c)
         with annotate("train.loss"):
-            loss = -log_prob.mean()
+            loss, stats = self.loss(x, c)
         _update(loss, self.optimizer)
         self.scheduler.step()
-        return {"nll": loss.item()}
+        return {"loss": loss.item()} | {name: value.item() for name, value in stats.items()}
+
+
+class FlowTrainer(LikelihoodTrainer):
+    """Maximum likelihood of a flow: the loss is the mean negative log-likelihood."""
+
+    def __init__(self, flow, latent, conditions, batch_size, data_rng, total_steps):
+        def loss(x, c):
+            with annotate("train.forward"):
+                log_prob = flow.log_prob(x, context=c)
+            return -log_prob.mean(), {}
+
+        args = (latent, conditions, batch_size, data_rng, total_steps)
+        super().__init__(loss, flow.parameters(), *args)
+
+
+class VaeTrainer(LikelihoodTrainer):
+    """Maximum ELBO (``beta = 1``) of a ``fastgen.vae.ConditionalVAE``; the statistics are the
+    ELBO's reconstruction and KL terms."""
+
+    def __init__(self, vae, latent, conditions, batch_size, data_rng, total_steps):
+        args = (latent, conditions, batch_size, data_rng, total_steps)
+        super().__init__(vae.loss, vae.parameters(), *args)
 
 
 class GanTrainer:
-    """One step: ``CRITIC_STEPS`` critic updates on ``mean D(fake) - mean D(real) +
-    weight * gradient penalty``, then one generator update on ``-mean D(G(z, c), c)`` and of
-    ``average``, the moving average of the generator to sample from. Both learning rates
-    decay to zero over ``total_steps`` on a cosine, as the flow's. ``data_rng`` (CPU)
-    draws minibatches; ``noise_rng`` (the models' device) the noise and the penalty's
-    interpolation weights."""
+    """One step: ``CRITIC_STEPS`` critic updates on ``fastgen.gan.wgan_gp_critic_loss``, then
+    one generator update on ``fastgen.gan.wasserstein_generator_loss`` and of ``average``,
+    the moving average of the generator to sample from. Both learning rates decay to zero
+    over ``total_steps`` on a cosine, as the flow's. ``data_rng`` (CPU) draws minibatches;
+    ``noise_rng`` (the models' device) the noise and the penalty's interpolation weights."""
 
     def __init__(
         self,
@@ -86,8 +108,8 @@ class GanTrainer:
         self.generator_net, self.critic, self.backend = generator_net, critic, backend
         self.noise_rng, self.samples_per_step = noise_rng, CRITIC_STEPS * batch_size
         self.optimizers = [
-            torch.optim.Adam(net.parameters(), lr=GAN_LR, betas=GAN_BETAS)
-            for net in (generator_net, critic)
+            torch.optim.Adam(net.parameters(), lr=lr, betas=GAN_BETAS)
+            for net, lr in ((generator_net, GENERATOR_LR), (critic, CRITIC_LR))
         ]
         self.data = batches(latent, conditions, batch_size, data_rng)
         self.schedulers = [
@@ -102,9 +124,8 @@ class GanTrainer:
         with annotate("train.forward"):
             with torch.no_grad():
                 fake = self.generator_net(c, generator=self.noise_rng)
-            critic_real, critic_fake = self.critic(x, c).mean(), self.critic(fake, c).mean()
-        with annotate("train.penalty"):
-            penalty = gradient_penalty(
+        with annotate("train.loss"):
+            loss, stats = gan.wgan_gp_critic_loss(
                 self.critic,
                 x,
                 fake,
@@ -113,10 +134,8 @@ class GanTrainer:
                 generator=self.noise_rng,
                 backend=self.backend,
             )
-        with annotate("train.loss"):
-            loss = critic_fake - critic_real + penalty
         _update(loss, self.optimizers[1])
-        return {"wasserstein": (critic_real - critic_fake).item(), "penalty": penalty.item()}
+        return {name: value.item() for name, value in stats.items()}
 
     def step(self) -> dict:
         for _ in range(CRITIC_STEPS):
@@ -125,12 +144,47 @@ class GanTrainer:
         with annotate("train.forward"):
             scores = self.critic(self.generator_net(c, generator=self.noise_rng), c)
         with annotate("train.loss"):
-            loss = -scores.mean()
+            loss = gan.wasserstein_generator_loss(scores)
         _update(loss, self.optimizers[0])
         self.average.update_parameters(self.generator_net)
         for scheduler in self.schedulers:
             scheduler.step()
         return stats | {"generator_loss": loss.item()}
+
+
+class CheckpointSelection:
+    """Model selection on a validation score: every ``interval`` steps (counted by calls) and
+    at step ``total_steps``, ``score()`` (lower is better) rates ``module``, and a copy of its
+    weights is kept when the score is the best so far; :meth:`restore` loads the best weights
+    back. ``history`` holds every ``(step, score)``, ``seconds`` the time spent scoring and
+    copying."""
+
+    def __init__(
+        self, module: torch.nn.Module, score: Callable[[], float], interval: int, total_steps: int
+    ):
+        self.module, self.score = module, score
+        self.interval, self.total_steps = interval, total_steps
+        self.history: list[tuple[int, float]] = []
+        self.best_step, self.best_score, self.best_state = None, math.inf, None
+        self.steps, self.seconds = 0, 0.0
+
+    def __call__(self, stats: dict | None = None) -> None:
+        self.steps += 1
+        if self.steps % self.interval and self.steps != self.total_steps:
+            return
+        start = time.perf_counter()
+        with annotate("train.validation"):
+            score = self.score()
+        self.history.append((self.steps, score))
+        if score < self.best_score:  # a NaN score is never the best
+            self.best_step, self.best_score = self.steps, score
+            self.best_state = copy.deepcopy(self.module.state_dict())
+        self.seconds += time.perf_counter() - start
+
+    def restore(self) -> None:
+        if self.best_state is None:
+            raise RuntimeError("no finite validation score was recorded: nothing to restore")
+        self.module.load_state_dict(self.best_state)
 
 
 def fit(trainer, steps: int, on_step: Callable[[dict], None] = lambda stats: None) -> dict:
