@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from profiling import module_command
+
 ROOT = Path(__file__).resolve().parents[1]
 KEYS_FILE = ROOT / "profiling" / "aot_keys.json"
 KERNEL_TEST_FILES = (
@@ -143,9 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=KEYS_FILE)
     args = parser.parse_args(argv)
     env = dict(os.environ, TRITON_INTERPRET="1")
-    command = [
-        sys.executable,
-        "-m",
+    command = module_command(
         "pytest",
         "-q",
         "-p",
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         "profiling.aot_keys",
         f"--aot-keys={args.out.resolve()}",
         *KERNEL_TEST_FILES,
-    ]
+    )
     result = subprocess.run(command, cwd=ROOT, env=env)
     if result.returncode == 0:
         print(f"{len(load(args.out))} keys written to {args.out}")

@@ -53,6 +53,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from profiling import module_command
+
 ROOT = Path(__file__).resolve().parents[1]
 KERNEL_TEST_FILES = (
     "tests/test_splines_triton.py",
@@ -548,7 +550,7 @@ def _has_xdist() -> bool:
 def step_kernel_tests(ctx: Context) -> dict:
     """The kernel test files. On the GPU they run compiled; the dry run only collects them
     (CI runs them under the interpreter in its own test job)."""
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *KERNEL_TEST_FILES]
+    args = module_command("pytest", "-q", "-p", "no:cacheprovider", *KERNEL_TEST_FILES)
     if ctx.dry_run:
         args.append("--collect-only")
     elif _has_xdist():
@@ -718,7 +720,7 @@ def step_limits(ctx: Context) -> dict:
         if not ctx.budget.fits(estimate):
             ctx.skipped += [f"limits: {name} (estimated {estimate:.0f} s)" for name in names]
             return [{"case": name, "status": "skipped"} for name in names]
-        args = [sys.executable, "-m", "profiling.gpu_check", "--limit", ",".join(names)]
+        args = module_command("profiling.gpu_check", "--limit", ",".join(names))
         args += ["--dry-run"] if ctx.dry_run else []
         run = _subprocess(ctx, args, min(4 * estimate, ctx.budget.left()))
         outcomes = {}
@@ -809,7 +811,7 @@ def check_compile(ctx: Context, name: str, fn, tensors, backend: str) -> dict:
 def step_compile(ctx: Context) -> dict:
     if ctx.dry_run:
         # The interpreter cannot run under tracing: capture with fake tensors instead.
-        args = [sys.executable, "-m", "profiling.compile_capture", "--json"]
+        args = module_command("profiling.compile_capture", "--json")
         run = _subprocess(ctx, args, ctx.budget.left() - 5)
         if run["status"] == "pass":
             capture = json.loads(run.pop("stdout_last_line"))

@@ -16,11 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# Appended, not prepended: the source tree's fastgen/ has no kernels/ (pyproject maps it).
-RUN_AOT = "import sys; sys.path.append({root!r}); from profiling.aot import main; sys.exit(main())"
+from profiling import module_command
 
 
 def main(argv=None) -> int:
@@ -28,7 +25,7 @@ def main(argv=None) -> int:
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     with tempfile.TemporaryDirectory() as scratch:
         return subprocess.run(
-            [sys.executable, "-c", RUN_AOT.format(root=str(ROOT)), *argv], cwd=scratch, env=env
+            module_command("profiling.aot", *argv), cwd=scratch, env=env
         ).returncode
 
 

@@ -9,10 +9,11 @@ traced."""
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from profiling import module_command
 
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
@@ -21,7 +22,7 @@ pytest.importorskip("triton", reason="triton is not installed (optional on CPU)"
 def report():
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     result = subprocess.run(
-        [sys.executable, "-m", "profiling.compile_capture", "--json"],
+        module_command("profiling.compile_capture", "--json"),
         capture_output=True,
         text=True,
         timeout=600,

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from profiling import module_command
+
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +22,7 @@ def dry_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check")
     env = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
     result = subprocess.run(
-        [sys.executable, "-m", "profiling.gpu_check", "--dry-run", "--out", str(out)],
+        module_command("profiling.gpu_check", "--dry-run", "--out", str(out)),
         capture_output=True,
         text=True,
         timeout=900,

@@ -7,7 +7,6 @@ budget and writes a report); ``pytest -m gpu`` runs them all."""
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ import torch
 
 pytest.importorskip("triton", reason="triton is not installed (optional on CPU)")
 
+from profiling import module_command  # noqa: E402
 from profiling.gpu_check import (  # noqa: E402
     GPU_SIZES,
     LIMITS,
@@ -50,7 +50,7 @@ def test_gpu_scale_correctness(name):
 @pytest.mark.parametrize("name", [limit.name for limit in LIMITS])
 def test_limit(name):
     done = subprocess.run(
-        [sys.executable, "-m", "profiling.gpu_check", "--limit", name],
+        module_command("profiling.gpu_check", "--limit", name),
         capture_output=True,
         text=True,
         timeout=600,
