@@ -77,6 +77,9 @@ def test_short_run_over_two_seeds(tmp_path, monkeypatch, capsys):
         steps, scores = zip(*seed["gan_validation"], strict=True)
         assert steps == (3, 6, 9, 12)
         assert seed["gan_selected_step"] == steps[scores.index(min(scores))]
+        # the flow and the VAE keep their best validation-loss checkpoint on the same steps
+        assert set(seed["selected_steps"]) == {"flow", "gan", "vae"}
+        assert all(step in steps for step in seed["selected_steps"].values())
     for model in MODELS:
         mean, std = result["summary"][model]["sinkhorn"]
         values = [seed["models"][model]["sinkhorn"] for seed in result["seeds"]]

@@ -100,7 +100,7 @@ def table(result: DemoResult) -> Table:
         out.add_column(model, justify="right")
     for label, key in ROWS:
         out.add_row(label, *(_cell(summary[model].get(key), seeds) for model in MODELS))
-    steps = [s.selected_step for s in result.seeds]
+    steps = [s.selected_steps["gan"] for s in result.seeds]
     out.caption = (
         "Held-out muons. Lower is better except the classifier two-sample AUC (0.5: samples "
         "indistinguishable from data). NLL in physical units (m, rad, log10 GeV; the VAE's "
@@ -202,9 +202,11 @@ def validation_curves(result: DemoResult, path: Path) -> None:
     for seed in result.seeds:
         steps, scores = zip(*seed.validation, strict=True) if seed.validation else ((), ())
         (line,) = ax.plot(steps, scores, marker=".", label=f"seed {seed.seed}")
-        best = dict(seed.validation).get(seed.selected_step)
+        best = dict(seed.validation).get(seed.selected_steps["gan"])
         if best is not None:
-            ax.plot(seed.selected_step, best, "*", ms=14, color=line.get_color(), mec="black")
+            ax.plot(
+                seed.selected_steps["gan"], best, "*", ms=14, color=line.get_color(), mec="black"
+            )
     ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel("validation Sinkhorn divergence")

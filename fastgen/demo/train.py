@@ -196,4 +196,9 @@ def fit(trainer, steps: int, on_step: Callable[[dict], None] = lambda stats: Non
         on_step(history[-1])
     seconds = time.perf_counter() - start
     rate = steps * trainer.samples_per_step / seconds
-    return {"history": history, "seconds": seconds, "samples_per_second": rate}
+    return {
+        "history": history,
+        "seconds": seconds,
+        "samples_per_second": rate,
+        "samples_per_step": trainer.samples_per_step,
+    }
