@@ -76,7 +76,7 @@ def test_out_is_created_before_training(tmp_path, monkeypatch):
     out = tmp_path / "new" / "nested"
     seen = []
 
-    def run(steps, device, backend, path, seed, progress=None):
+    def run(steps, device, backend, path, *args, **kwargs):
         seen.append(path.is_dir())
         raise KeyboardInterrupt  # stop here: training would start now
 

@@ -88,7 +88,7 @@ def compute_nearest_neighbour_distances(
         input_features: ``(N, D)`` torch / NumPy / DLPack array, finite, ``N > nearest_k``.
         nearest_k: int ``>= 1``.
         backend: ``"auto" | "triton" | "torch" | None`` (:mod:`fastgen.backend`); the kernel
-            serves float32 / half inputs and ``nearest_k <= 16``.
+            serves float32 / half inputs and ``nearest_k <= 8``.
 
     Returns:
         ``(N,)`` float32 (float64 for float64 input) on the input's device.
