@@ -25,15 +25,13 @@ import os
 
 import numpy as np
 import pytest
-from test_bench_frechet import peak_memory_mb
 
 from fastgen.metrics import compute_prdc
 
 DIM = int(os.environ.get("FASTGEN_BENCH_KNN_DIM", "64"))
 ROUNDS = int(os.environ.get("FASTGEN_BENCH_ROUNDS", "1"))
 PRDC_MAX = int(os.environ.get("FASTGEN_BENCH_PRDC_MAX", "20000"))
-_SIZES = [int(s) for s in os.environ.get("FASTGEN_BENCH_SIZES", "").split(",") if s.strip()]
-SIZES = _SIZES or [10_000]
+DEFAULT_SIZES = (10_000,)  # bench/conftest.py parametrizes n (FASTGEN_BENCH_SIZES overrides)
 NEAREST_K = 5
 _RESULTS: dict = {}
 
@@ -42,9 +40,8 @@ def _features(n: int, seed: int, shift: float) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal((n, DIM)) + shift).astype(np.float32)
 
 
-@pytest.mark.parametrize("n", SIZES, ids=lambda n: f"N={n}")
 @pytest.mark.parametrize("provider", ["fastgen", "prdc"])
-def test_prdc(benchmark, provider, n):
+def test_prdc(benchmark, peak_memory, provider, n):
     if provider == "prdc":
         prdc = pytest.importorskip("prdc", reason="prdc is not installed")
         if n > PRDC_MAX:
@@ -52,6 +49,7 @@ def test_prdc(benchmark, provider, n):
                 f"prdc needs ~{13 * n * n / 1e9:.0f} GB at N = {n} (> FASTGEN_BENCH_PRDC_MAX)"
             )
     real, fake = _features(n, 1, 0.0), _features(n, 2, 0.1)
+    device = "cpu"
     if provider == "prdc":
 
         def fn():
@@ -67,7 +65,11 @@ def test_prdc(benchmark, provider, n):
         def fn():
             return compute_prdc(real_t, fake_t, nearest_k=NEAREST_K)
 
-    measured = lambda: peak_memory_mb(fn)  # noqa: E731 - each timed call samples its memory
+    def measured():  # each timed call samples its memory
+        with peak_memory(device) as memory:
+            scores = fn()
+        return scores, memory.increase_mb
+
     scores, peak = benchmark.pedantic(measured, rounds=ROUNDS, warmup_rounds=0, iterations=1)
     benchmark.extra_info.update(peak_mb=round(peak), n=n, d=DIM, **scores)
     _RESULTS[(provider, n)] = scores
