@@ -32,12 +32,13 @@ from .utils import AotConfig, checked_grid, device_guard, new_empty
 # passes their plain values.
 KERNEL_POLYNOMIAL = tl.constexpr(0)
 KERNEL_RBF = tl.constexpr(1)
+LOG2E = tl.constexpr(1.4426950408889634)
 KERNEL_CODES = {"polynomial": KERNEL_POLYNOMIAL.value, "rbf": KERNEL_RBF.value}
 BLOCK = 64
 # K in steps of 16, not 32: with 32 the runtime variants whose feature count is not a multiple
-# of 16 spill 16-24 B on sm_90 (Triton 3.9, capped at 128 registers); with 16 none spills
-# under 3.9. Under 3.6 one variant (polynomial, symmetric, unit strides) still spills 8 B on
-# sm_90; no tile tried (32 x 32 at 2 or 4 warps, K 16 or 32) is clean under both.
+# of 16 spill 16-24 B on sm_90 (Triton 3.9, capped at 128 registers). Tiles of 64 x 64 at 8
+# warps: in the runtime variants, 32 x 32 at 4 warps spilled 16 B (polynomial, symmetric,
+# sm_90, Triton 3.9) and 64 x 64 at 4 warps spilled in several under Triton 3.6 and 3.9.
 BLOCK_K = 16
 NUM_WARPS = 8
 
@@ -102,11 +103,22 @@ def _kernel_sum_kernel(
     else:  # KERNEL_RBF
         x_sq = tl.load(x_sq_ptr + rows, mask=row_mask, other=0.0)
         y_sq = tl.load(y_sq_ptr + cols, mask=col_mask, other=0.0)
-        distance = tl.maximum(x_sq[:, None] + y_sq[None, :] - 2.0 * dots, 0.0)
-        values = tl.exp(-gamma * distance)
+        # exp(-gamma |x - y|^2) as exp2(gamma log2(e) min(2 <x, y> - |x|^2 - |y|^2, 0)): one
+        # scalar scale per tile instead of a negation and a multiply per value. With the int32
+        # diagonal mask below, this keeps every runtime variant spill-free on sm_80 and sm_90
+        # under Triton 3.6 and 3.9 (tl.exp of the clamped distance, with int64 indices compared,
+        # spilled 8 B on sm_90 under 3.6; either change alone left a spill under 3.6 or 3.9).
+        negative = 2.0 * dots - x_sq[:, None] - y_sq[None, :]
+        values = tl.exp2(
+            tl.minimum(negative, 0.0, propagate_nan=tl.PropagateNan.ALL) * (gamma * LOG2E)
+        )
     keep = row_mask[:, None] & col_mask[None, :]
     if SYMMETRIC:
-        keep &= rows[:, None] != cols[None, :]
+        # Square tiles: the diagonal k(x_i, x_i) lies on the diagonal of the diagonal tiles,
+        # found from the int32 offsets within the tile, not the int64 indices.
+        tl.static_assert(BLOCK_M == BLOCK_N)
+        offsets = tl.arange(0, BLOCK_M)
+        keep &= (offsets[:, None] != offsets[None, :]) | (pid_m != pid_n)
     total = tl.sum(tl.sum(tl.where(keep, values, 0.0), axis=1), axis=0)
     if SYMMETRIC and pid_n > pid_m:
         total *= 2.0

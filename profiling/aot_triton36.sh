@@ -2,14 +2,16 @@
 # The ahead-of-time tables under Triton 3.6 (the GPU image's: torch 2.11, Python 3.12), kept in
 # profiling/aot_triton36.md: the representative configurations, then every specialisation the
 # launchers create at run time (profiling/aot_keys.json). A virtual environment .venv36 holds
-# triton==3.6.0 only; its .pth puts this Python's site-packages (torch, numpy, ...) after it,
+# triton==3.6.0 only; its .pth puts this Python's site directories (torch, numpy, ...) after it,
 # so 3.6 shadows the installed Triton. From the repository root:
 #   bash profiling/aot_triton36.sh [python]
 set -euo pipefail
 python=${1:-python}
 if [ ! -x .venv36/bin/python ]; then
     "$python" -m venv .venv36
-    "$python" -c 'import site; print(site.getsitepackages()[0])' \
+    # every site directory on that Python's path, not only its first: a virtual environment
+    # layered on another by a .pth file has torch in the second
+    "$python" -c 'import sys; print("\n".join(p for p in sys.path if p.endswith(("site-packages", "dist-packages"))))' \
         > "$(.venv36/bin/python -c 'import site; print(site.getsitepackages()[0])')/base.pth"
     .venv36/bin/python -m pip install -q --no-deps triton==3.6.0
     .venv36/bin/python -m pip install -q --no-deps -e .
