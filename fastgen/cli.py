@@ -11,7 +11,7 @@ from pathlib import Path
 from fastgen._checks import check_number, check_seed
 
 DEFAULT_STEPS = 2000
-VALIDATION_INTERVAL = 200  # fastgen.demo.experiment.VALIDATION_INTERVAL, without importing torch
+VALIDATION_INTERVAL = 100  # fastgen.demo.experiment.VALIDATION_INTERVAL, without importing torch
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
         "--validation-interval",
         type=int,
         default=VALIDATION_INTERVAL,
-        help=f"GAN steps between validation scores (default {VALIDATION_INTERVAL})",
+        help=f"training steps between validation scores (default {VALIDATION_INTERVAL})",
     )
     _add_evaluate_parser(commands)
     _add_export_parser(commands)

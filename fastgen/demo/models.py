@@ -14,9 +14,15 @@ FEATURES, CONDITIONS = 3, 2
 
 
 def make_flow(
-    tail_bound: float, backend: str | None = None, hidden_features: int = 64, num_layers: int = 5
+    tail_bound: float, backend: str | None = None, hidden_features: int = 32, num_layers: int = 2
 ):
-    """Autoregressive RQ splines (8 bins), the azimuth with a circular spline."""
+    """Autoregressive RQ splines (8 bins), the azimuth with a circular spline.
+
+    Small, because the data are: about 5,000 training muons in 390 bundles. The earlier
+    5-layer, 64-unit flow reached its best validation NLL within 400-550 steps and its test
+    NLL (seeds 0-4, checkpoints chosen every 50 steps) was 5.82-5.92 nats/muon; this one,
+    chosen the same way, 5.73-5.86 (seeds 0-4), in a third of the training time. 16 units and
+    3 layers scored the same on validation; 32 and 3 slightly worse."""
     return NeuralSplineFlow(
         FEATURES,
         context_features=CONDITIONS,
