@@ -24,7 +24,7 @@ GENERATOR_LR, CRITIC_LR, GAN_BETAS = 1e-4, 1e-4, (0.5, 0.9)
 # of a 2000-step run), its average's stays near 0.52 to 0.55. A cosine learning-rate decay
 # damps the oscillation further. Decay 0.995 (about 200 steps) rather than 0.99: over seeds
 # 0-4 and two minibatch/noise streams at batch 256, checkpoints chosen on validation gave
-# test AUCs of 0.51-0.56 (mean 0.538) against 0.51-0.59 (0.541), where 0.99's noisier
+# test AUCs of 0.53-0.56 (mean 0.540) against 0.51-0.59 (0.543), where 0.99's noisier
 # validation curve let early checkpoints win (steps 700 and 900: AUC 0.588 and 0.580).
 GAN_EMA_DECAY = 0.995
 # Batch 256 rather than 512: on seeds 0-4 (checkpoints chosen on validation, scored on the
