@@ -192,3 +192,16 @@ def test_wrapped_azimuth_likelihood_is_a_normalised_density_on_the_circle():
 
 def test_command_line_default_interval_is_the_demos():
     assert cli.VALIDATION_INTERVAL == experiment.VALIDATION_INTERVAL  # cli avoids torch
+
+
+def test_thread_profile_times_every_model_at_one_and_two_threads(capsys):
+    from profiling import demo_threads
+
+    previous = torch.get_num_threads()
+    result = demo_threads.main(["--repeats", "1", "--steps", "1"])
+    assert set(result) == {"flow", "vae", "gan"}
+    for times in result.values():
+        assert times["1"] > 0 and times["2"] > 0
+        assert times["ratio"] == pytest.approx(times["2"] / times["1"])
+    assert torch.get_num_threads() == previous  # the caller's setting comes back
+    assert "gan:" in capsys.readouterr().out
