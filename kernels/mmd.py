@@ -25,14 +25,13 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
-from .tiles import _tile_matmul
+from .tiles import LOG2E, _tile_matmul
 from .utils import AotConfig, checked_grid, device_guard, new_empty
 
 # The KERNEL codes: tl.constexpr, because jit code reads only constexpr globals; the launcher
 # passes their plain values.
 KERNEL_POLYNOMIAL = tl.constexpr(0)
 KERNEL_RBF = tl.constexpr(1)
-LOG2E = tl.constexpr(1.4426950408889634)
 KERNEL_CODES = {"polynomial": KERNEL_POLYNOMIAL.value, "rbf": KERNEL_RBF.value}
 BLOCK = 64
 # K in steps of 16, not 32: with 32 the runtime variants whose feature count is not a multiple

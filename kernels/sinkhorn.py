@@ -45,10 +45,10 @@ import triton
 import triton.language as tl
 from torch.library import triton_op, wrap_triton
 
+from .tiles import LOG2E
 from .utils import AotConfig, checked_grid, device_guard, new_empty
 
 # tl.constexpr: jit functions may read only constexpr globals.
-LOG2E = tl.constexpr(1.4426950408889634)
 LN2 = tl.constexpr(0.6931471805599453)
 # GeomLoss's clamp of the squared distance under the square root (p = 1).
 P1_SQUARED_DISTANCE_MIN = tl.constexpr(1e-8)

@@ -1,9 +1,13 @@
-"""Triton helpers shared by the matmul-shaped kernels (Newton-Schulz, MMD)."""
+"""Triton helpers and constants shared by the kernels: the tile matmul of the matmul-shaped
+kernels (Newton-Schulz, MMD, k-NN) and ``LOG2E`` for ``exp2``-based exponentials (MMD, Sinkhorn)."""
 
 from __future__ import annotations
 
 import triton
 import triton.language as tl
+
+# log2(e): exp(x) = exp2(x * LOG2E), exp2 being the GPU's native instruction.
+LOG2E = tl.constexpr(1.4426950408889634)
 
 
 @triton.jit
