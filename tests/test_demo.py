@@ -49,7 +49,8 @@ def test_short_run_over_two_seeds(tmp_path, monkeypatch, capsys):
     assert torch.get_num_threads() == threads  # the demo's thread count is scoped
 
     # every seed trains its three models, then reads its test split, once
-    per_seed = [("fit", "FlowTrainer"), ("fit", "GanTrainer"), ("fit", "VaeTrainer")]
+    gan = [("fit", "GanTrainer")] * train.GAN_RESTARTS
+    per_seed = [("fit", "FlowTrainer"), *gan, ("fit", "VaeTrainer")]
     assert events == [*per_seed, ("test", 0), *per_seed, ("test", 1)]
 
     printed = capsys.readouterr().out
@@ -73,10 +74,20 @@ def test_short_run_over_two_seeds(tmp_path, monkeypatch, capsys):
                     continue
                 assert _finite(metrics[key]), (seed["seed"], model, key, metrics[key])
             assert 0 <= metrics["classifier_auc"] <= 1
-        # the kept checkpoint is the best score recorded, every 3 of the 12 steps
-        steps, scores = zip(*seed["gan_validation"], strict=True)
-        assert steps == (3, 6, 9, 12)
-        assert seed["gan_selected_step"] == steps[scores.index(min(scores))]
+        # the kept checkpoint is the best score recorded, every 3 of the 12 steps, over the
+        # GAN's restarts
+        assert (
+            len(seed["gan_validation"]) == result["settings"]["gan_restarts"] == train.GAN_RESTARTS
+        )
+        scored = [
+            (score, restart, step)
+            for restart, run in enumerate(seed["gan_validation"])
+            for step, score in run
+        ]
+        assert all([step for step, _ in run] == [3, 6, 9, 12] for run in seed["gan_validation"])
+        _, restart, step = min(scored)
+        assert (seed["gan_selected_restart"], seed["gan_selected_step"]) == (restart, step)
+        steps = (3, 6, 9, 12)
         # the flow and the VAE keep their best validation-loss checkpoint on the same steps
         assert set(seed["selected_steps"]) == {"flow", "gan", "vae"}
         assert all(step in steps for step in seed["selected_steps"].values())

@@ -47,15 +47,17 @@ HOT_PATHS = ("rq_spline", "masked_linear", "gradient_penalty", "sinkhorn")
 class SeedResult:
     """One seed's outcome. ``metrics[model][name]``: the held-out numbers (``None`` where a
     model has none, e.g. the GAN's NLL); ``samples[model]``: generated physical features at
-    the test conditions (``"data"``: the test muons); ``validation``: the GAN's ``(step,
-    Sinkhorn divergence)`` scores; ``selected_steps[model]``: the step of each trained model's
-    kept checkpoint (flow and VAE: on their validation loss); ``seconds``: wall time per
-    phase."""
+    the test conditions (``"data"``: the test muons); ``validation[restart]``: each GAN
+    training's ``(step, Sinkhorn divergence)`` scores; ``gan_restart``: the index of the GAN
+    training kept; ``selected_steps[model]``: the step of each trained model's kept checkpoint
+    (flow and VAE: on their validation loss); ``seconds``: wall time per phase (``"gan"``: all
+    restarts)."""
 
     seed: int
     metrics: dict[str, dict]
     samples: dict[str, torch.Tensor] = field(repr=False)
-    validation: list[tuple[int, float]]
+    validation: list[list[tuple[int, float]]]
+    gan_restart: int
     selected_steps: dict[str, int]
     seconds: dict[str, float]
 
@@ -103,7 +105,8 @@ class DemoResult:
                 {
                     "seed": s.seed,
                     "models": s.metrics,
-                    "gan_validation": [list(point) for point in s.validation],
+                    "gan_validation": [[list(point) for point in run] for run in s.validation],
+                    "gan_selected_restart": s.gan_restart,
                     "gan_selected_step": s.selected_steps["gan"],
                     "selected_steps": s.selected_steps,
                     "seconds": s.seconds,
@@ -221,8 +224,9 @@ def run_seed(
     validation_interval: int = VALIDATION_INTERVAL,
     progress=None,
 ) -> SeedResult:
-    """Train the flow, the GAN (checkpoint chosen on the validation split), the VAE and the
-    baseline on ``seed``'s training bundles; then read the test bundles and evaluate."""
+    """Train the flow, the GAN (``train.GAN_RESTARTS`` trainings; the checkpoint that scores
+    best on the validation split, over all of them, is kept), the VAE and the baseline on
+    ``seed``'s training bundles; then read the test bundles and evaluate."""
     from fastgen.demo import report  # progress bars: rich, the demo extra
 
     progress = progress or report.Progress(enabled=False)
@@ -241,24 +245,36 @@ def run_seed(
         flow_training = train.fit(trainer, steps, _both(flow_selection, advance, "nll"))
     flow_selection.restore()
 
-    generator_net = models.Generator(TAIL_BOUND).to(device)
-    critic = models.Critic().to(device)
-    gan = train.GanTrainer(
-        generator_net, critic, x, c, train.GAN_BATCH_SIZE, data_rng, device_rng, backend, steps
-    )
+    def train_gan(restart: int):
+        generator_net = models.Generator(TAIL_BOUND).to(device)
+        critic = models.Critic().to(device)
+        gan = train.GanTrainer(
+            generator_net, critic, x, c, train.GAN_BATCH_SIZE, data_rng, device_rng, backend, steps
+        )
 
-    def score() -> float:
-        return validation_score(gan.average.module, validation_split, seed, backend)
+        def score() -> float:
+            return validation_score(gan.average.module, validation_split, seed, backend)
 
-    selection = train.CheckpointSelection(gan.average.module, score, validation_interval, steps)
-    with progress.task(f"seed {seed}: WGAN-GP", steps) as advance, _timed("gan", seconds):
+        selection = train.CheckpointSelection(gan.average.module, score, validation_interval, steps)
+        label = f"seed {seed}: WGAN-GP {restart + 1}/{train.GAN_RESTARTS}"
+        with progress.task(label, steps) as advance:
 
-        def on_step(stats):
-            selection(stats)
-            advance(W=stats["wasserstein"])
+            def on_step(stats):
+                selection(stats)
+                advance(W=stats["wasserstein"])
 
-        gan_training = train.fit(gan, steps, on_step)
+            return gan, selection, train.fit(gan, steps, on_step)
+
+    with _timed("gan", seconds):
+        gan_runs = [train_gan(restart) for restart in range(train.GAN_RESTARTS)]
+    # the restart whose kept checkpoint scored best on validation; the others are dropped
+    kept = min(range(len(gan_runs)), key=lambda restart: gan_runs[restart][1].best_score)
+    gan, selection, _ = gan_runs[kept]
     selection.restore()
+    gan_training = {
+        "seconds": sum(training["seconds"] for _, _, training in gan_runs),
+        "samples_per_step": gan.samples_per_step * len(gan_runs),
+    }
 
     vae = models.make_vae(TAIL_BOUND).to(device)
     trainer = train.VaeTrainer(vae, x, c, LIKELIHOOD_BATCH_SIZE, data_rng, steps)
@@ -306,15 +322,19 @@ def run_seed(
         )
     selections = {"flow": flow_selection, "gan": selection, "vae": vae_selection}
     trainings = {"flow": flow_training, "gan": gan_training, "vae": vae_training}
-    for name, chosen in selections.items():
+    validation_seconds = {name: chosen.seconds for name, chosen in selections.items()}
+    validation_seconds["gan"] = sum(chosen.seconds for _, chosen, _ in gan_runs)
+    for name, training in trainings.items():
         # training rates without the validation scoring inside the loops
-        training_seconds = trainings[name]["seconds"] - chosen.seconds
-        rate = steps * trainings[name]["samples_per_step"] / training_seconds
+        rate = (
+            steps * training["samples_per_step"] / (training["seconds"] - validation_seconds[name])
+        )
         metrics[name]["training_samples_per_second"] = rate
-        seconds[f"{name}_validation"] = chosen.seconds
+        seconds[f"{name}_validation"] = validation_seconds[name]
     metrics["baseline"]["training_samples_per_second"] = None
     selected = {name: chosen.best_step for name, chosen in selections.items()}
-    return SeedResult(seed, metrics, samples, selection.history, selected, seconds)
+    validation = [chosen.history for _, chosen, _ in gan_runs]
+    return SeedResult(seed, metrics, samples, validation, kept, selected, seconds)
 
 
 def run(
@@ -373,6 +393,7 @@ def run(
             "likelihood_lr": train.LIKELIHOOD_LR,
             "gan_batch_size": train.GAN_BATCH_SIZE,
             "gan_ema_decay": train.GAN_EMA_DECAY,
+            "gan_restarts": train.GAN_RESTARTS,
             "critic_steps": train.CRITIC_STEPS,
             "penalty_weight": train.PENALTY_WEIGHT,
             "generator_lr": train.GENERATOR_LR,

@@ -100,12 +100,13 @@ def table(result: DemoResult) -> Table:
         out.add_column(model, justify="right")
     for label, key in ROWS:
         out.add_row(label, *(_cell(summary[model].get(key), seeds) for model in MODELS))
-    steps = [s.selected_steps["gan"] for s in result.seeds]
+    kept = [(s.gan_restart + 1, s.selected_steps["gan"]) for s in result.seeds]
     out.caption = (
         "Held-out muons. Lower is better except the classifier two-sample AUC (0.5: samples "
         "indistinguishable from data). NLL in physical units (m, rad, log10 GeV; the VAE's "
         "an importance-weighted bound); Sinkhorn, Frechet and KID in the standardised latent "
-        f"space. GAN checkpoints chosen on validation at steps {steps}."
+        "space. GAN checkpoints chosen on validation, (training, step) per seed: "
+        f"{kept}."
     )
     return out
 
@@ -195,22 +196,24 @@ def radius_energy(samples: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def validation_curves(result: DemoResult, path: Path) -> None:
-    """The GAN's validation Sinkhorn divergence over training, one line per seed, its selected
-    checkpoint marked."""
+    """The GAN's validation Sinkhorn divergence over training, one colour per seed, the kept
+    training solid and the other restarts dotted, the kept checkpoint marked."""
     figure = Figure(figsize=(6.5, 4))
     ax = figure.subplots()
-    for seed in result.seeds:
-        steps, scores = zip(*seed.validation, strict=True) if seed.validation else ((), ())
-        (line,) = ax.plot(steps, scores, marker=".", label=f"seed {seed.seed}")
-        best = dict(seed.validation).get(seed.selected_steps["gan"])
+    for index, seed in enumerate(result.seeds):
+        color = f"C{index % 10}"  # matplotlib's default colour cycle
+        for restart, history in enumerate(seed.validation):
+            kept = restart == seed.gan_restart
+            steps, scores = zip(*history, strict=True) if history else ((), ())
+            style = {"ls": "-", "label": f"seed {seed.seed}"} if kept else {"ls": ":", "lw": 1}
+            ax.plot(steps, scores, marker="." if kept else None, color=color, **style)
+        best = dict(seed.validation[seed.gan_restart]).get(seed.selected_steps["gan"])
         if best is not None:
-            ax.plot(
-                seed.selected_steps["gan"], best, "*", ms=14, color=line.get_color(), mec="black"
-            )
+            ax.plot(seed.selected_steps["gan"], best, "*", ms=14, color=color, mec="black")
     ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel("validation Sinkhorn divergence")
-    ax.set_title("WGAN-GP (moving average) on validation bundles; ★ kept")
+    ax.set_title("WGAN-GP (moving average) on validation bundles; dotted: restarts not kept")
     ax.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
