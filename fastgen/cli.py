@@ -34,10 +34,11 @@ def parser() -> argparse.ArgumentParser:
         "demo",
         help="train and evaluate a neural spline flow, a WGAN-GP and a VAE on embedded muon "
         "bundles",
-        description="Train a conditional neural spline flow, a conditional WGAN-GP (checkpoint "
-        "chosen on validation bundles) and a conditional VAE on KM3NeT atmospheric muon "
-        "bundles, evaluate them on held-out bundles against a Gaussian baseline, print the "
-        "results table (mean ± std over seeds) and write results.json and figures.",
+        description="Train a conditional neural spline flow, a conditional WGAN-GP (several "
+        "trainings, the checkpoint kept chosen on validation bundles) and a conditional VAE on "
+        "KM3NeT atmospheric muon bundles, evaluate them on held-out bundles against a Gaussian "
+        "baseline, print the results table (mean ± std over seeds) and write results.json and "
+        "figures.",
     )
     demo.add_argument(
         "--steps",

@@ -2,7 +2,8 @@
 VAE learn the muon-bundle distribution (radius, azimuth, log energy given the bundle's zenith
 and multiplicity; :mod:`fastgen.data`), and :func:`fastgen.evaluation.evaluate` judges their
 samples against held-out bundles, next to a baseline Gaussian conditioned linearly on the
-conditions. The GAN's checkpoint is chosen on a validation split of the training bundles.
+conditions. The GAN's checkpoint is chosen, over its checkpoints and several independent
+trainings, on a validation split of the training bundles.
 
 Modules: :mod:`.data` (splits and the latent map), :mod:`.models`, :mod:`.train` (training
 loops, checkpoint selection), :mod:`.experiment` (the experiment over seeds: :func:`run`,

@@ -213,7 +213,7 @@ def validation_curves(result: DemoResult, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel("validation Sinkhorn divergence")
-    ax.set_title("WGAN-GP (moving average) on validation bundles; dotted: restarts not kept")
+    ax.set_title("WGAN-GP (moving average): ★ kept; dotted: restarts not kept", fontsize=10)
     ax.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
