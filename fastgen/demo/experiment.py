@@ -35,10 +35,10 @@ VALIDATION_INTERVAL = 100  # training steps between validation scores (every tra
 # the demo's test NLL by less than 0.002 nats/muon from K = 1000; measured on seed 0).
 IWAE_SAMPLES = 1000
 # The largest op of the demo's training, for fastgen.threads' rule: a 128-unit layer of the
-# GAN on a 512-row batch, 2^16 elements, far below the 2^19 per thread that pays for a second
-# thread; so the rule gives one thread. Measured here (2-core Xeon, shared: load average
-# 10-15), interleaved, median of 3: training steps at 2 threads took 20x (flow), 31x (VAE) and
-# 32x (GAN) as long as at 1.
+# GAN on a 256-row batch, 2^15 elements, far below the 2^19 per thread that pays for a second
+# thread; so the rule gives one thread. Measured by `python -m profiling.demo_threads` (quiet
+# 2-core Xeon, interleaved, medians of 5): training steps at 2 threads took 16x (flow), 19x
+# (VAE) and 19x (GAN) as long as at 1.
 LARGEST_OP_ELEMENTS = train.GAN_BATCH_SIZE * 128
 HOT_PATHS = ("rq_spline", "masked_linear", "gradient_penalty", "sinkhorn")
 
